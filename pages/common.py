@@ -1,0 +1,133 @@
+"""Shared UI pieces: session-state keys, the sidebar dataset selector, cached loaders, badges.
+
+Pages import from here; nothing here computes science -- it calls :mod:`scperturb_core`.
+"""
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from scperturb_core.constants import DEMO, ENV_DATA, MAX_UPLOAD_MB
+from scperturb_core.data import DataError, PerturbData, load_dataset
+
+
+class Keys:
+    """Every ``st.session_state`` key used by the app."""
+
+    SOURCE = "data_source"  # one of SOURCES
+    PATH = "data_path"
+    UPLOAD = "data_upload"  # the uploader widget
+    UPLOAD_ID_MAP = "data_upload_id_map"
+    UPLOADED = "uploaded_dataset"  # PerturbData parsed from this session's upload
+    UPLOADED_SIG = "uploaded_signature"
+    DATA_ERROR = "data_error"
+    ACTIVE = "active_dataset"  # the PerturbData every page reads
+    # page widgets
+    GENE = "gene"
+    COMPOUND = "compound"
+    MOLECULE_SMILES = "molecule_smiles"
+    RANK_GENES = "rank_genes"
+    RANK_CELL_TYPE = "rank_cell_type"
+    PREDICT_TEXT = "predict_text"
+    TRAIN_MODELS = "train_models"
+
+
+SOURCE_DEMO = "Demo (simulated values)"
+SOURCE_PATH = "File path"
+SOURCE_UPLOAD = "Upload"
+SOURCES = (SOURCE_DEMO, SOURCE_PATH, SOURCE_UPLOAD)
+
+
+@st.cache_resource(show_spinner="Loading the demo dataset (simulated values)...")
+def _demo() -> PerturbData:
+    data = load_dataset(DEMO)
+    data.X.flags.writeable = False
+    return data
+
+
+@st.cache_resource(show_spinner="Reading the dataset...", max_entries=4)
+def _from_path(path: str, mtime: float) -> PerturbData:
+    data = load_dataset(path)
+    data.X.flags.writeable = False
+    return data
+
+
+def _from_upload(parquet, id_map) -> PerturbData | None:
+    """Parse this session's upload once; it lives only in this session's state."""
+    if parquet is None:
+        st.session_state.pop(Keys.UPLOADED, None)
+        st.session_state.pop(Keys.UPLOADED_SIG, None)
+        return None
+    sig = (parquet.file_id, getattr(id_map, "file_id", None))
+    if st.session_state.get(Keys.UPLOADED_SIG) != sig:
+        st.session_state.pop(Keys.UPLOADED, None)
+        st.session_state[Keys.UPLOADED_SIG] = sig
+        if parquet.size > MAX_UPLOAD_MB * 2**20:
+            raise DataError(f"upload too large: {parquet.size / 2**20:.0f} MB (limit {MAX_UPLOAD_MB} MB)")
+        data = load_dataset(parquet.getvalue(), id_map=id_map.getvalue() if id_map else None,
+                            name=parquet.name)
+        data.X.flags.writeable = False
+        st.session_state[Keys.UPLOADED] = data
+    return st.session_state.get(Keys.UPLOADED)
+
+
+def dataset_sidebar() -> None:
+    """Draw the dataset selector in the sidebar and load the chosen dataset into the session."""
+    default_path = os.environ.get(ENV_DATA, "")
+    if Keys.SOURCE not in st.session_state:
+        st.session_state[Keys.SOURCE] = SOURCE_PATH if default_path else SOURCE_DEMO
+    if Keys.PATH not in st.session_state:
+        st.session_state[Keys.PATH] = default_path
+    with st.sidebar:
+        st.subheader("Dataset")
+        source = st.radio("Source", SOURCES, key=Keys.SOURCE, label_visibility="collapsed")
+        st.session_state.pop(Keys.DATA_ERROR, None)
+        data: PerturbData | None = None
+        try:
+            if source == SOURCE_DEMO:
+                data = _demo()
+            elif source == SOURCE_PATH:
+                path = st.text_input("de_train.parquet path", key=Keys.PATH,
+                                     help=f"Defaults to ${ENV_DATA}. The embedded Kaggle id_map is used "
+                                          "when it matches the file.")
+                if path.strip():
+                    p = os.path.expanduser(path.strip())
+                    mtime = os.path.getmtime(p) if os.path.isfile(p) else -1.0
+                    data = _from_path(p, mtime)
+            else:
+                parquet = st.file_uploader("de_train.parquet", type=["parquet"], key=Keys.UPLOAD)
+                id_map = st.file_uploader("id_map.csv (optional)", type=["csv"], key=Keys.UPLOAD_ID_MAP)
+                data = _from_upload(parquet, id_map)
+        except DataError as exc:
+            st.session_state[Keys.DATA_ERROR] = str(exc)
+            st.error(str(exc), icon=":material/error:")
+        if data is not None:
+            st.caption(f"**{data.name}** -- {data.n_rows} rows x {data.n_genes:,} genes, "
+                       f"{len(data.compounds)} compounds")
+            if data.simulated:
+                st.badge("simulated values", icon=":material/science:", color="orange")
+        st.session_state[Keys.ACTIVE] = data
+
+
+def get_data() -> PerturbData | None:
+    """The active dataset of this session (None when nothing valid is loaded)."""
+    return st.session_state.get(Keys.ACTIVE)
+
+
+def require_data() -> PerturbData:
+    """The active dataset, or stop the page with a hint when none is loaded."""
+    data = get_data()
+    if data is None:
+        err = st.session_state.get(Keys.DATA_ERROR)
+        st.info("Choose a dataset in the sidebar." if not err else f"No dataset loaded: {err}")
+        st.stop()
+    return data
+
+
+def simulated_badge(data: PerturbData) -> None:
+    """Say plainly that the demo's values are simulated (call on every page that shows values)."""
+    if data.simulated:
+        st.warning("Demo dataset: real compounds, cell types, genes and train/test design, but **simulated "
+                   "values**. Load the real `de_train.parquet` in the sidebar for real results.",
+                   icon=":material/science:")

@@ -1,0 +1,33 @@
+"""Shared fixtures: an isolated cache folder and small simulated datasets."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test caches into a private folder: no test reads or writes the user's cache."""
+    monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    """192 rows x 64 genes with the real design over 40 compounds (simulated values)."""
+    from scperturb_core.demo import tiny_dataset
+
+    return tiny_dataset(n_genes=64, n_compounds=40, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_parquet(tiny, tmp_path_factory) -> Path:
+    """The tiny dataset written in the Kaggle schema."""
+    path = tmp_path_factory.mktemp("tiny") / "de_train.parquet"
+    tiny.to_frame().to_parquet(path, index=False)
+    return path

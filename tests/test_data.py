@@ -1,0 +1,195 @@
+"""Loading and validating de_train.parquet / id_map.csv: every documented error, one line each."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scperturb_core.constants import CELL_TYPE, CONTROL, META_COLUMNS, SM_NAME, SMILES
+from scperturb_core.data import DataError, load_de_train, load_id_map, load_dataset
+
+
+def _write(df: pd.DataFrame, tmp_path, name="de_train.parquet"):
+    path = tmp_path / name
+    df.to_parquet(path, index=False)
+    return path
+
+
+def _one_line(exc: pytest.ExceptionInfo) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg and msg
+    return msg
+
+
+def test_round_trip_keeps_schema_and_values(tiny, tiny_parquet):
+    data = load_de_train(tiny_parquet)
+    assert data.genes == tiny.genes
+    assert data.X.dtype == np.float32 and data.X.shape == tiny.X.shape
+    np.testing.assert_array_equal(data.X, tiny.X)
+    assert list(data.obs.columns) == list(META_COLUMNS)
+    assert data.obs[CONTROL].dtype == bool
+    assert not data.simulated and len(data.key) == 16
+
+
+def test_bytes_and_path_give_same_key(tiny_parquet):
+    assert load_de_train(tiny_parquet.read_bytes()).key == load_de_train(tiny_parquet).key
+
+
+def test_empty_file(tmp_path):
+    p = tmp_path / "empty.parquet"
+    p.write_bytes(b"")
+    with pytest.raises(DataError, match="empty file") as exc:
+        load_de_train(p)
+    _one_line(exc)
+
+
+def test_not_a_parquet(tmp_path):
+    p = tmp_path / "x.parquet"
+    p.write_text("cell_type,sm_name\nNK cells,foo\n")
+    with pytest.raises(DataError, match="not a parquet file") as exc:
+        load_de_train(p)
+    _one_line(exc)
+
+
+def test_truncated_parquet(tiny_parquet, tmp_path):
+    raw = tiny_parquet.read_bytes()
+    p = tmp_path / "trunc.parquet"
+    p.write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(DataError, match="not a parquet file \\(or truncated\\)"):
+        load_de_train(p)
+    # keeps both magic numbers but the footer is garbage
+    p.write_bytes(raw[:100] + raw[-4:])
+    with pytest.raises(DataError, match="not a readable parquet file"):
+        load_de_train(p)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        load_de_train(tmp_path / "nope.parquet")
+
+
+def test_missing_metadata_columns(tiny, tmp_path):
+    df = tiny.to_frame().drop(columns=[SMILES, CONTROL])
+    with pytest.raises(DataError, match="missing metadata columns: 'SMILES', 'control'") as exc:
+        load_de_train(_write(df, tmp_path))
+    _one_line(exc)
+
+
+def test_no_rows(tiny, tmp_path):
+    with pytest.raises(DataError, match="no rows"):
+        load_de_train(_write(tiny.to_frame().iloc[:0], tmp_path))
+
+
+def test_non_numeric_gene_column(tiny, tmp_path):
+    df = tiny.to_frame()
+    gene = tiny.genes[3]
+    df[gene] = df[gene].astype(str)
+    with pytest.raises(DataError, match=f"non-numeric gene columns: '{gene}' \\(") as exc:
+        load_de_train(_write(df, tmp_path))
+    _one_line(exc)
+
+
+def test_nan_and_inf_are_counted_and_located(tiny, tmp_path):
+    df = tiny.to_frame()
+    g0, g1 = tiny.genes[0], tiny.genes[5]
+    df.loc[2, g0] = np.nan
+    df.loc[7, g1] = np.inf
+    df.loc[9, g1] = -np.inf
+    with pytest.raises(DataError) as exc:
+        load_de_train(_write(df, tmp_path))
+    msg = _one_line(exc)
+    assert msg.startswith("3 NaN or inf values")
+    assert f"row 2 gene '{g0}'" in msg and f"row 7 gene '{g1}'" in msg
+
+
+def test_duplicated_pairs(tiny, tmp_path):
+    df = tiny.to_frame()
+    df = pd.concat([df, df.iloc[[4]]], ignore_index=True)
+    ct, sm = df.loc[4, CELL_TYPE], df.loc[4, SM_NAME]
+    with pytest.raises(DataError, match="duplicated \\(cell_type, sm_name\\) rows") as exc:
+        load_de_train(_write(df, tmp_path))
+    assert f"({ct}, {sm})" in _one_line(exc)
+
+
+def test_unparsable_smiles_named_per_compound(tiny, tmp_path):
+    df = tiny.to_frame()
+    name = df.loc[0, SM_NAME]
+    df.loc[df[SM_NAME] == name, SMILES] = "C1CC(("
+    with pytest.raises(DataError, match="SMILES that RDKit cannot parse for 1 compound") as exc:
+        load_de_train(_write(df, tmp_path))
+    assert name in _one_line(exc)
+
+
+def test_too_many_columns_refused_before_reading(tmp_path):
+    from scperturb_core.data import MAX_GENE_COLUMNS
+
+    n = MAX_GENE_COLUMNS + 1
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = {c: pa.array(["x"]) for c in META_COLUMNS}
+    cols.update({f"g{i}": pa.array([0.0]) for i in range(n)})
+    p = tmp_path / "wide.parquet"
+    pq.write_table(pa.table(cols), p)
+    with pytest.raises(DataError, match=f"too many gene columns: {n}"):
+        load_de_train(p)
+
+
+def test_extra_columns_become_genes_and_are_validated(tiny, tmp_path):
+    df = tiny.to_frame()
+    df["notes"] = "hello"
+    with pytest.raises(DataError, match="non-numeric gene columns: 'notes'"):
+        load_de_train(_write(df, tmp_path))
+
+
+def test_bad_control_values(tiny, tmp_path):
+    df = tiny.to_frame()
+    df[CONTROL] = df[CONTROL].astype(str)
+    df.loc[0, CONTROL] = "maybe"
+    with pytest.raises(DataError, match="column 'control' must be boolean; found 'maybe'"):
+        load_de_train(_write(df, tmp_path))
+
+
+def test_id_map_validation(tiny, tmp_path):
+    good = tiny.id_map
+    p = tmp_path / "id_map.csv"
+    good.to_csv(p, index=False)
+    assert load_id_map(p, tiny).equals(good)
+
+    bad = good.copy()
+    bad.loc[3, SM_NAME] = "Unobtainium"
+    bad.to_csv(p, index=False)
+    with pytest.raises(DataError, match=f"id_map id={bad.loc[3, 'id']} refers to unknown compound 'Unobtainium'"):
+        load_id_map(p, tiny)
+
+    bad = good.copy()
+    bad.loc[0, CELL_TYPE] = "Neurons"
+    bad.to_csv(p, index=False)
+    with pytest.raises(DataError, match="unknown cell type 'Neurons'"):
+        load_id_map(p, tiny)
+
+    good.drop(columns=["id"]).to_csv(p, index=False)
+    with pytest.raises(DataError, match="id_map is missing columns: 'id'"):
+        load_id_map(p, tiny)
+
+    dup = pd.concat([good, good.iloc[[0]]], ignore_index=True)
+    dup.to_csv(p, index=False)
+    with pytest.raises(DataError, match="duplicated ids in id_map"):
+        load_id_map(p, tiny)
+
+    p.write_bytes(b"")
+    with pytest.raises(DataError, match="empty file"):
+        load_id_map(p, tiny)
+
+
+def test_user_file_gets_embedded_id_map_only_when_it_matches(tiny_parquet):
+    # the tiny file lacks most id_map compounds, so the embedded map does not apply
+    data = load_dataset(tiny_parquet)
+    assert data.id_map is None
+
+
+def test_any_cell_types_and_compounds_are_accepted(tiny, tmp_path):
+    df = tiny.to_frame()
+    df[CELL_TYPE] = df[CELL_TYPE].replace({"NK cells": "Platelets"})
+    data = load_de_train(_write(df, tmp_path))
+    assert "Platelets" in data.cell_types
