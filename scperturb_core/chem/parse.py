@@ -135,14 +135,13 @@ def _check_characters(s: str) -> tuple[Reason, str] | None:
         if not ch.isprintable() or not ch.isascii():
             return Reason.BAD_CHARACTERS, f"character {ch!r} at position {i + 1} is not printable ASCII"
     for i, ch in enumerate(s):
-        if ch == ">":
-            return Reason.REACTION, f"'>' at position {i + 1}: a reaction is not a compound"
+        if ch not in _ALLOWED and ch != ">" and ch not in _SMARTS_ONLY:
+            return Reason.BAD_CHARACTERS, f"character {ch!r} at position {i + 1} is not used in SMILES"
+    if (at := s.find(">")) >= 0:
+        return Reason.REACTION, f"'>' at position {at + 1}: a reaction is not a compound"
     for i, ch in enumerate(s):
         if ch in _SMARTS_ONLY:
             return Reason.SMARTS, f"query symbol {ch!r} at position {i + 1}: a pattern is not a compound"
-    for i, ch in enumerate(s):
-        if ch not in _ALLOWED:
-            return Reason.BAD_CHARACTERS, f"character {ch!r} at position {i + 1} is not used in SMILES"
     for token in ("[#", "[$("):
         at = s.find(token)
         if at >= 0:
@@ -207,13 +206,14 @@ def _diagnose_elements(s: str) -> str | None:
             if two in ("Cl", "Br"):
                 i += 2
                 continue
+            if len(two) == 2 and two[1].islower() and two in elements:
+                return f"element {two!r} at position {i + 1} must be written in brackets, e.g. [{two}]"
             if ch in _ORGANIC_SUBSET or ch in _AROMATIC_ORGANIC:
                 i += 1
                 continue
-            sym = two if len(two) == 2 and two[1].islower() else ch
-            what = "unknown element" if sym not in elements and sym.capitalize() not in elements else "element"
-            return (f"{what} {sym!r} at position {i + 1} (only B C N O P S F Cl Br I may be written "
-                    "without [brackets])")
+            if ch.isupper() and ch in elements:
+                return f"element {ch!r} at position {i + 1} must be written in brackets, e.g. [{ch}]"
+            return f"unknown element {ch!r} at position {i + 1}"
         i += 1
     return None
 
