@@ -1,0 +1,183 @@
+"""Ranking on hand-built data with exact expected orders; the reversal score on a constructed case."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scperturb_core.constants import CELL_TYPE, CONTROL, SM_LINCS_ID, SM_NAME, SMILES
+from scperturb_core.data import PerturbData
+from scperturb_core.rank import (
+    MEASURED, PREDICTED, ValueCube, build_cube, connectivity, enrichment_score, rank_compounds, reversal_scores,
+    target_score,
+)
+from tests.fake_predictor import FakePredictor
+
+B, NK = "B cells", "NK cells"
+SMI = {"A": "CCO", "B": "CCN", "C": "CCC", "D": "c1ccccc1"}
+
+
+def make_data(rows: list[tuple[str, str, list[float]]], genes: tuple[str, ...]) -> PerturbData:
+    obs = pd.DataFrame({
+        CELL_TYPE: [r[0] for r in rows], SM_NAME: [r[1] for r in rows], SM_LINCS_ID: [f"L-{r[1]}" for r in rows],
+        SMILES: [SMI[r[1]] for r in rows], CONTROL: False,
+    })
+    X = np.array([r[2] for r in rows], dtype=np.float32)
+    return PerturbData(obs=obs, X=X, genes=genes, name="hand-built", key="hand")
+
+
+GENES = ("G1", "G2", "KEEP1")
+# B cells: A and B measured, C and D predicted (fake lookup); NK: all measured
+ROWS = [
+    (NK, "A", [-3.0, 0.0, 0.0]),
+    (NK, "B", [-1.0, 0.0, 2.0]),
+    (NK, "C", [1.0, 0.0, 0.0]),
+    (NK, "D", [-2.0, 0.0, 0.0]),
+    (B, "A", [-1.0, -1.0, 0.0]),
+    (B, "B", [-4.0, 0.0, 4.0]),
+]
+TABLE = {(B, SMI["C"]): [-2.0, 1.0, 0.0], (B, SMI["D"]): [-0.5, -0.5, 1.0]}
+
+
+@pytest.fixture()
+def hand():
+    data = make_data(ROWS, GENES)
+    pred = FakePredictor(GENES, [B, NK], data.compounds, TABLE, offset=0.25)
+    return data, pred, build_cube(data, pred)
+
+
+def test_cube_predicts_only_missing_pairs(hand):
+    data, pred, cube = hand
+    assert sorted((c, s) for c, s, _ in pred.calls) == [(B, SMI["C"]), (B, SMI["D"])]
+    assert sorted(n for _, _, n in pred.calls) == ["C", "D"]  # known compounds are passed by name
+    assert cube.counts() == {"missing": 0, "measured": 6, "predicted": 2}
+    assert cube.cell_types == [B, NK]
+    np.testing.assert_array_equal(cube.profile("C", B), TABLE[(B, SMI["C"])])
+    np.testing.assert_array_equal(cube.profile("A", NK), [-3.0, 0.0, 0.0])
+    spread = cube.take([0, 1, 2], "spread")
+    assert spread[cube.source == MEASURED].max() == 0.0
+    np.testing.assert_allclose(spread[cube.source == PREDICTED], 0.5)
+
+
+def test_rank_single_gene_exact_order(hand):
+    _, _, cube = hand
+    out = rank_compounds(cube, "g1", B)
+    assert out[SM_NAME].tolist() == ["B", "C", "A", "D"]
+    np.testing.assert_allclose(out["score"], [4.0, 2.0, 1.0, 0.5])
+    assert out["source"].tolist() == ["measured", "predicted", "measured", "predicted"]
+    np.testing.assert_allclose(out["uncertainty"], [0.0, 0.5, 0.0, 0.5])
+    assert out["rank"].tolist() == [1, 2, 3, 4]
+    assert list(out.columns[:9]) == ["rank", SM_NAME, CELL_TYPE, "score", "target_mean", "keep_mean_abs",
+                                     "source", "uncertainty", SMILES]
+    assert out["G1"].tolist() == [-4.0, -2.0, -1.0, -0.5]
+
+
+def test_rank_with_keep_set_and_two_genes(hand):
+    _, _, cube = hand
+    out = rank_compounds(cube, ["G1"], B, keep=["KEEP1"])
+    # B: 4 - 4 = 0; C: 2 - 0; A: 1 - 0; D: 0.5 - 1 = -0.5
+    assert out[SM_NAME].tolist() == ["C", "A", "B", "D"]
+    np.testing.assert_allclose(out["score"], [2.0, 1.0, 0.0, -0.5])
+    half = rank_compounds(cube, ["G1"], B, keep=["KEEP1"], keep_weight=0.5)
+    np.testing.assert_allclose(half.set_index(SM_NAME)["score"]["B"], 2.0)
+    two = rank_compounds(cube, "G1 G2", B)
+    # means of (G1, G2): A -1, B -2, C -0.5, D -0.5 -> ties C/D by name
+    assert two[SM_NAME].tolist() == ["B", "A", "C", "D"]
+    np.testing.assert_allclose(two["score"], [2.0, 1.0, 0.5, 0.5])
+
+
+def test_rank_all_cell_types_and_top(hand):
+    _, _, cube = hand
+    out = rank_compounds(cube, "G1", None, top=3)
+    assert list(zip(out[SM_NAME], out[CELL_TYPE])) == [("B", B), ("A", NK), ("C", B)]
+    assert len(rank_compounds(cube, "G1")) == 8
+
+
+def test_rank_errors_name_the_bad_value(hand):
+    _, _, cube = hand
+    with pytest.raises(ValueError, match="unknown gene: 'G9'"):
+        rank_compounds(cube, "G9", B)
+    with pytest.raises(ValueError, match="unknown cell type 'T cells'"):
+        rank_compounds(cube, "G1", "T cells")
+    with pytest.raises(ValueError, match="both to push down and to keep unchanged: G1"):
+        rank_compounds(cube, "G1", B, keep="g1")
+
+
+def test_measured_only_cube_and_gene_mismatch(hand):
+    data, _, _ = hand
+    cube = build_cube(data, None)
+    assert cube.counts()["missing"] == 2
+    assert rank_compounds(cube, "G1", B)[SM_NAME].tolist() == ["B", "A"]
+    other = FakePredictor(("G1", "G2"), [B, NK], data.compounds)
+    with pytest.raises(ValueError, match="the model predicts 2 genes but the data has 3"):
+        build_cube(data, other)
+
+
+def test_target_score_formula():
+    t = np.array([[-2.0, -4.0], [1.0, 1.0]])
+    k = np.array([[1.0, -3.0], [0.0, 0.0]])
+    np.testing.assert_allclose(target_score(t, k, 0.5), [3.0 - 0.5 * 2.0, -1.0])
+    np.testing.assert_allclose(target_score(t, None), [3.0, -1.0])
+
+
+# ------------------------------------------------------------------------------------ reversal
+
+SIG_GENES = ("g0", "g1", "g2", "g3", "g4", "g5")
+PROFILES = {  # signature: up = g0, g1; down = g4, g5
+    "A": [-3.0, -2.0, 0.1, 0.0, 2.0, 3.0],   # perfect reverser: reversal +1
+    "B": [3.0, 2.0, 0.1, 0.0, -2.0, -3.0],   # mimics the disease: -1
+    "C": [-3.0, 1.0, 0.0, 0.5, 2.0, -1.0],   # partial reverser: 17/24 (worked by hand in the docstring test)
+    "D": [3.0, 1.0, -1.0, -2.0, 2.0, 0.5],   # both lists up: ES_up 3/4, ES_down 0.55 (same sign): 0
+}
+
+
+def test_enrichment_score_by_hand():
+    # profile A; up set (g0, g1) at ranks 6 and 5 with weights 3, 2; n = 6, t = 2, miss step 1/4
+    es = enrichment_score(np.array([[6, 5]]), np.array([[-3.0, -2.0]]), 6)
+    np.testing.assert_allclose(es, [-1.0])
+    es = enrichment_score(np.array([[1, 2]]), np.array([[3.0, 2.0]]), 6)
+    np.testing.assert_allclose(es, [1.0])
+    # profile C, up set: g1 rank 2 (w 1), g0 rank 6 (w 3): before-hit minimum 1/4 - 1 = -3/4
+    np.testing.assert_allclose(enrichment_score(np.array([[6, 2]]), np.array([[3.0, 1.0]]), 6), [-0.75])
+    # profile C, down set: g4 rank 1 (w 2), g5 rank 5 (w 1): after-hit maximum 2/3
+    np.testing.assert_allclose(enrichment_score(np.array([[1, 5]]), np.array([[2.0, 1.0]]), 6), [2 / 3])
+
+
+def test_connectivity_rule():
+    np.testing.assert_allclose(connectivity(np.array([0.5, 0.5, -0.4]), np.array([-0.3, 0.2, 0.6])),
+                               [0.4, 0.0, -0.5])
+    np.testing.assert_allclose(connectivity(np.array([0.5]), np.array([0.0]), has_down=False), [0.5])
+    np.testing.assert_allclose(connectivity(np.array([0.0]), np.array([0.5]), has_up=False), [-0.5])
+
+
+def test_reversal_exact_order():
+    rows = [(B, name, vals) for name, vals in PROFILES.items()]
+    data = make_data(rows, SIG_GENES)
+    cube = build_cube(data, None)
+    out = reversal_scores(cube, up="g0 g1", down=["G4", "g5"], cell_types=B)
+    assert out[SM_NAME].tolist() == ["A", "C", "D", "B"]
+    np.testing.assert_allclose(out["score"], [1.0, 17 / 24, 0.0, -1.0], atol=1e-6)
+    es = out.set_index(SM_NAME)[["es_up", "es_down"]].astype(float)
+    np.testing.assert_allclose(es.loc["C"], [-0.75, 2 / 3], atol=1e-6)
+    np.testing.assert_allclose(es.loc["D"], [0.75, 0.55], atol=1e-6)
+    only_up = reversal_scores(cube, up="g0 g1", cell_types=B)
+    assert only_up[SM_NAME].tolist()[0] == "A" and only_up["score"].iloc[0] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="both the up and the down list: g0"):
+        reversal_scores(cube, up="g0", down="g0")
+    with pytest.raises(ValueError, match="at least one"):
+        reversal_scores(cube)
+
+
+def test_reversal_on_predicted_profiles_matches_measured(tiny):
+    """A cube whose values are all predicted ranks exactly like the same values measured."""
+    cube = build_cube(tiny, None)
+    pred_cube = ValueCube(compounds=cube.compounds, cell_types=cube.cell_types, genes=cube.genes,
+                          measured=np.zeros((0, tiny.n_genes), np.float32), predicted=tiny.X,
+                          spread=np.zeros_like(tiny.X), source=np.where(cube.source == MEASURED, PREDICTED, 0).astype(np.int8),
+                          row=cube.row)
+    up, down = list(tiny.genes[:5]), list(tiny.genes[5:9])
+    a = reversal_scores(cube, up, down, "NK cells")
+    b = reversal_scores(pred_cube, up, down, "NK cells")
+    np.testing.assert_allclose(a["score"], b["score"])
+    assert a[SM_NAME].tolist() == b[SM_NAME].tolist()
+    assert (b["source"] == "predicted").all()
