@@ -151,9 +151,12 @@ def _read_table(data: bytes, label: str) -> pa.Table:
     for col in meta.get("index_columns", []):
         if isinstance(col, str):
             index_cols.add(col)
-    n_genes = len([n for n in schema.names if n not in META_COLUMNS and n not in index_cols])
-    if n_genes > MAX_GENE_COLUMNS:
-        raise DataError(f"too many gene columns: {n_genes} (limit {MAX_GENE_COLUMNS})")
+    gene_names = pd.Index([n for n in schema.names if n not in META_COLUMNS and n not in index_cols])
+    if len(gene_names) > MAX_GENE_COLUMNS:
+        raise DataError(f"too many gene columns: {len(gene_names)} (limit {MAX_GENE_COLUMNS})")
+    dup_genes = gene_names[gene_names.duplicated()].unique().tolist()
+    if dup_genes:
+        raise DataError(f"duplicated gene columns: {_preview(dup_genes)}")
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError, ValueError) as exc:
@@ -250,9 +253,6 @@ def load_de_train(source: Source, *, name: str | None = None, check_smiles: bool
     genes = [c for c in table.column_names if c not in META_COLUMNS]
     if not genes:
         raise DataError(f"no gene columns in {label!r}: only the metadata columns are present")
-    dup_genes = pd.Index(genes)[pd.Index(genes).duplicated()].unique().tolist()
-    if dup_genes:
-        raise DataError(f"duplicated gene columns: {_preview(dup_genes)}")
     obs = table.select(list(META_COLUMNS)).to_pandas()
     obs = _check_meta(obs.reset_index(drop=True), label)
     X = _gene_matrix(table, genes)

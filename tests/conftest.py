@@ -1,7 +1,9 @@
 """Shared fixtures: an isolated cache folder and small simulated datasets."""
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,10 +13,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test caches into a private folder: no test reads or writes the user's cache."""
-    monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+def pytest_configure(config):
+    """The whole run caches (demo, models) into a private folder, never the user's cache."""
+    os.environ["SCPERTURB_CACHE"] = tempfile.mkdtemp(prefix="scperturb-test-cache-")
 
 
 @pytest.fixture(scope="session")
