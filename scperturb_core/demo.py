@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import assets
+from .chem import FingerprintConfig, MorganFeaturizer
 from .constants import B_CELLS, CELL_TYPE, CONTROL, ID, MYELOID, SM_LINCS_ID, SM_NAME, SMILES
 from .data import PerturbData
 from .io import atomic_path, cache_dir
@@ -65,20 +66,6 @@ class SimConfig:
     baseline_scale: float = 0.02
 
 
-def _fingerprints(smiles: list[str], n_bits: int = 2048) -> np.ndarray:
-    from rdkit import Chem, RDLogger
-    from rdkit.Chem import rdFingerprintGenerator
-
-    RDLogger.DisableLog("rdApp.*")
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=n_bits)
-    out = np.zeros((len(smiles), n_bits), dtype=np.float32)
-    for i, smi in enumerate(smiles):
-        mol = Chem.MolFromSmiles(smi)
-        if mol is not None:
-            out[i] = gen.GetFingerprintAsNumPy(mol)
-    return out
-
-
 def _unit_rows(a: np.ndarray) -> np.ndarray:
     a = a - a.mean(axis=1, keepdims=True)
     return a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-8) * np.sqrt(a.shape[1])
@@ -105,7 +92,7 @@ def simulate_values(
     n_c = len(names)
 
     # compound latent: structure-driven + compound-specific
-    fps = _fingerprints(compounds[SMILES].tolist())
+    fps = MorganFeaturizer(FingerprintConfig(radius=2, n_bits=2048))(compounds[SMILES].tolist())
     proj = rng.standard_normal((fps.shape[1], K)).astype(np.float32)
     struct = _unit_rows((fps - fps.mean(0)) @ proj)
     specific = _unit_rows(rng.standard_normal((n_c, K)))
