@@ -52,9 +52,9 @@ TABLE_COLUMNS = (ROW, NAME, SMILES, CANONICAL, OK, REASON, NOTE)
 _SPLIT_LINE = re.compile(r"[\s,;]+")
 
 
-def _read_csv(raw: bytes, label: str) -> pd.DataFrame:
-    if len(raw) > MAX_SMILES_BYTES:
-        raise ValueError(f"{label} too large: {len(raw) / 2**20:.1f} MB (limit {MAX_SMILES_BYTES / 2**20:.0f} MB)")
+def _read_csv(raw: bytes, label: str, max_bytes: int = MAX_SMILES_BYTES) -> pd.DataFrame:
+    if len(raw) > max_bytes:
+        raise ValueError(f"{label} too large: {len(raw) / 2**20:.1f} MB (limit {max_bytes / 2**20:.0f} MB)")
     if not raw.strip():
         raise ValueError(f"{label} is empty")
     try:
@@ -71,7 +71,7 @@ def _find_column(columns: Sequence[str], wanted: Sequence[str]) -> str | None:
     return None
 
 
-def _from_frame(df: pd.DataFrame, label: str = "the CSV") -> pd.DataFrame:
+def _from_frame(df: pd.DataFrame, label: str = "the CSV", limit: int | None = MAX_MOLECULES) -> pd.DataFrame:
     col = _find_column(df.columns, SMILES_COLUMNS)
     if col is None:
         shown = ", ".join(repr(str(c)) for c in list(df.columns)[:8])
@@ -79,15 +79,15 @@ def _from_frame(df: pd.DataFrame, label: str = "the CSV") -> pd.DataFrame:
     name_col = _find_column([c for c in df.columns if c != col], NAME_COLUMNS)
     smiles = df[col].tolist()
     names = df[name_col].tolist() if name_col is not None else [None] * len(df)
-    return _table(list(range(1, len(df) + 1)), smiles, names)
+    return _table(list(range(1, len(df) + 1)), smiles, names, limit)
 
 
-def _from_text(text: str) -> pd.DataFrame:
+def _from_text(text: str, limit: int | None = MAX_MOLECULES) -> pd.DataFrame:
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")), "")
     header = [t.strip().lower() for t in re.split(r"[,\t;]", first)]
     if any(h in SMILES_COLUMNS for h in header) and len(header) > 1:  # a pasted CSV with a header
-        return _from_frame(_read_csv(text.encode("utf-8"), "the pasted table"), "the pasted table")
+        return _from_frame(_read_csv(text.encode("utf-8"), "the pasted table"), "the pasted table", limit)
     rows, smiles, names = [], [], []
     for i, line in enumerate(lines, start=1):
         stripped = line.strip()
@@ -99,14 +99,15 @@ def _from_text(text: str) -> pd.DataFrame:
         rows.append(i)
         smiles.append(parts[0])
         names.append(parts[1].strip() if len(parts) > 1 and parts[1].strip() else None)
-    return _table(rows, smiles, names)
+    return _table(rows, smiles, names, limit)
 
 
-def _table(rows: list[int], smiles: list[object], names: list[object]) -> pd.DataFrame:
+def _table(rows: list[int], smiles: list[object], names: list[object],
+           limit: int | None = MAX_MOLECULES) -> pd.DataFrame:
     from .chem import parse_smiles_batch
 
-    if len(rows) > MAX_MOLECULES:
-        raise ValueError(f"too many molecules: {len(rows)} (limit {MAX_MOLECULES} per request)")
+    if limit is not None and len(rows) > limit:
+        raise ValueError(f"too many molecules: {len(rows)} (limit {limit} per request)")
     parsed = parse_smiles_batch(smiles)
     clean_names = []
     for r, n in zip(rows, names):
@@ -123,7 +124,8 @@ def _table(rows: list[int], smiles: list[object], names: list[object]) -> pd.Dat
     }, columns=list(TABLE_COLUMNS))
 
 
-def parse_smiles_table(source: str | bytes | pd.DataFrame | Sequence[str]) -> pd.DataFrame:
+def parse_smiles_table(source: str | bytes | pd.DataFrame | Sequence[str],
+                       limit: int | None = MAX_MOLECULES) -> pd.DataFrame:
     """Read molecules from pasted text, CSV bytes, a DataFrame or a list of SMILES; validate each.
 
     Text: one molecule per line, ``SMILES`` or ``SMILES name`` (separated by spaces, a tab, a comma
@@ -138,38 +140,43 @@ def parse_smiles_table(source: str | bytes | pd.DataFrame | Sequence[str]) -> pd
 
     Raises:
         ValueError: a CSV without a SMILES column, an unreadable or too large file, no molecules at
-            all, more than :data:`MAX_MOLECULES`.
+            all, more than ``limit`` molecules (default :data:`MAX_MOLECULES`; None = no limit).
     """
     if isinstance(source, pd.DataFrame):
-        table = _from_frame(source)
+        table = _from_frame(source, limit=limit)
     elif isinstance(source, bytes):
-        table = _from_frame(_read_csv(source, "the SMILES file"), "the SMILES file")
+        table = _from_frame(_read_csv(source, "the SMILES file"), "the SMILES file", limit)
     elif isinstance(source, str):
         if len(source.encode("utf-8")) > MAX_SMILES_BYTES:
             raise ValueError(f"pasted text too large (limit {MAX_SMILES_BYTES / 2**20:.0f} MB)")
-        table = _from_text(source)
+        table = _from_text(source, limit)
     else:
         items = list(source)
-        table = _table(list(range(1, len(items) + 1)), items, [None] * len(items))
+        table = _table(list(range(1, len(items) + 1)), items, [None] * len(items), limit)
+    return _check_empty(table)
+
+
+def _check_empty(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         raise ValueError("no molecules given: paste one SMILES per line or upload a CSV with a SMILES column")
     return table
 
 
-def read_smiles_file(path: str) -> pd.DataFrame:
+def read_smiles_file(path: str, limit: int | None = MAX_MOLECULES,
+                     max_bytes: int = MAX_SMILES_BYTES) -> pd.DataFrame:
     """:func:`parse_smiles_table` of a file: ``.csv`` (with a SMILES column) or text (``.smi``, ``.txt``)."""
     from pathlib import Path
 
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"SMILES file not found: {path!r}")
-    if p.stat().st_size > MAX_SMILES_BYTES:
-        raise ValueError(f"SMILES file too large: {path!r} (limit {MAX_SMILES_BYTES / 2**20:.0f} MB)")
+    if p.stat().st_size > max_bytes:
+        raise ValueError(f"SMILES file too large: {path!r} (limit {max_bytes / 2**20:.0f} MB)")
     raw = p.read_bytes()
-    if p.suffix.lower() in (".csv", ".tsv"):
-        return parse_smiles_table(raw)
+    if p.suffix.lower() == ".csv":
+        return _check_empty(_from_frame(_read_csv(raw, "the SMILES file", max_bytes), "the SMILES file", limit))
     try:
-        return parse_smiles_table(raw.decode("utf-8"))
+        return _check_empty(_from_text(raw.decode("utf-8"), limit))
     except UnicodeDecodeError:
         raise ValueError(f"SMILES file is not UTF-8 text: {path!r}") from None
 
