@@ -10,6 +10,11 @@ st.set_page_config(page_title="scPerturb Explorer", page_icon=":material/biotech
 PAGES = {
     "Explore": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
+        st.Page("pages/gene_eda.py", title="Gene explorer", icon=":material/genetics:"),
+    ],
+    "Discover": [
+        st.Page("pages/rank.py", title="Rank compounds", icon=":material/format_list_numbered:"),
+        st.Page("pages/predict.py", title="Predict new molecules", icon=":material/science:"),
     ],
 }
 

@@ -30,6 +30,23 @@ class Keys:
     RANK_GENES = "rank_genes"
     RANK_CELL_TYPE = "rank_cell_type"
     PREDICT_TEXT = "predict_text"
+    # discovery pages (gene explorer, rank, predict)
+    EDA_HEATMAP_GENES = "eda_heatmap_genes"
+    EDA_HEATMAP_CELL_TYPE = "eda_heatmap_cell_type"
+    EDA_TOP_N = "eda_top_n"
+    RANK_MODE = "rank_mode"
+    RANK_PICK = "rank_pick"
+    RANK_KEEP = "rank_keep"
+    RANK_KEEP_WEIGHT = "rank_keep_weight"
+    RANK_UP = "rank_up"
+    RANK_DOWN = "rank_down"
+    RANK_TOP = "rank_top"
+    RANK_MEASURED_ONLY = "rank_measured_only"
+    PREDICT_UPLOAD = "predict_upload"
+    PREDICT_RESULT = "predict_result"  # (input signature, NewMoleculePredictions) of the last run
+    PREDICT_GENES = "predict_genes"
+    PREDICT_CELL_TYPE = "predict_cell_type"
+    PREDICT_MOLECULE = "predict_molecule"
     TRAIN_MODELS = "train_models"
 
 

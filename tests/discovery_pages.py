@@ -1,0 +1,36 @@
+"""Helpers for the discovery page tests: the app on the tiny dataset, with a fake or real predictor."""
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from pages.common import SOURCE_PATH, Keys
+from tests.conftest import ROOT
+
+
+def page(path, tiny_parquet, **state) -> AppTest:
+    """The app on the tiny parquet, switched to ``path``: state is preset, the shell runs once (loading the
+    dataset), then the page is selected; the caller runs it."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state[Keys.SOURCE] = SOURCE_PATH
+    at.session_state[Keys.PATH] = str(tiny_parquet)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, at.exception
+    return at.switch_page(path)
+
+
+@pytest.fixture()
+def fake_models(tiny, monkeypatch):
+    """Pages get a FakePredictor instead of training models; the in-memory registries start empty."""
+    import pages.predictor_ui as ui
+    from tests.fake_predictor import FakePredictor
+
+    pred = FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.5)
+    monkeypatch.setattr(ui, "ensure_models", lambda data, on_progress=None: pred)
+    ui._predictors.clear()
+    ui._cubes.clear()
+    yield pred
+    ui._predictors.clear()
+    ui._cubes.clear()
