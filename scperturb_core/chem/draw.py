@@ -60,7 +60,7 @@ def mol_svg(mol_or_smiles: Chem.Mol | str, highlight_atoms: Sequence[int] | None
     in_set = set(atoms)
     bonds = [b.GetIdx() for b in mol.GetBonds() if b.GetBeginAtomIdx() in in_set and b.GetEndAtomIdx() in in_set]
     drawer = rdMolDraw2D.MolDraw2DSVG(w, h)
-    with rdBase.CaptureErrorLog():
+    with rdBase.BlockLogs():
         rdMolDraw2D.PrepareAndDrawMolecule(
             drawer, mol, legend=legend, highlightAtoms=atoms, highlightBonds=bonds,
             highlightAtomColors={a: HIGHLIGHT for a in atoms}, highlightBondColors={b: HIGHLIGHT for b in bonds})
@@ -97,7 +97,7 @@ def fragment_grid_svg(fragments: Sequence[Chem.Mol | str], legends: Sequence[str
     cols = min(mols_per_row, len(mols))
     rows = -(-len(mols) // cols)
     drawer = rdMolDraw2D.MolDraw2DSVG(cols * w, rows * h, w, h)
-    with rdBase.CaptureErrorLog():
+    with rdBase.BlockLogs():
         drawer.DrawMolecules(mols, legends=list(legends) if legends is not None else [""] * len(mols))
     return _svg_text(drawer)
 

@@ -23,8 +23,8 @@ A valid input may carry a ``note``: a salt or mixture (``a.b``) keeps its larges
 (``kept largest fragment of 2 ...``) and atom-map numbers are removed. The canonical form is RDKit's
 isomeric canonical SMILES of what was kept, with explicit hydrogens removed.
 
-RDKit's own log output is captured (never printed); its parser message becomes the detail of an
-``unparsable`` reason.
+RDKit's own log output is blocked while parsing (never printed); its parser message becomes the
+detail of an ``unparsable`` reason.
 """
 from __future__ import annotations
 
@@ -248,7 +248,8 @@ def parse_smiles(smiles: object) -> ParsedSmiles:
         return _invalid(repr(smiles), Reason.NOT_A_STRING, detail)
     raw = smiles
     try:
-        return _parse(raw)
+        with rdBase.BlockLogs():  # RDKit warnings (e.g. on lone hydrogens) are not for the user
+            return _parse(raw)
     except Exception as exc:  # noqa: BLE001 -- the promise is "never raises"; RDKit may throw anything
         log.warning("unexpected error parsing %r: %s", shorten(raw), exc)
         return _invalid(raw, Reason.UNPARSABLE, f"RDKit failed ({type(exc).__name__}: {str(exc)[:120]})")
@@ -283,16 +284,16 @@ def _parse(raw: str) -> ParsedSmiles:
         return _invalid(raw, Reason.WILDCARD, f"{len(wild)} '*' atom(s), first at atom {wild[0]}: "
                                               "a fragment or template is not a compound")
 
-    with rdBase.CaptureErrorLog():
-        try:
-            Chem.SanitizeMol(mol)
-            mol = Chem.RemoveHs(mol)
-        except (Chem.rdchem.MolSanitizeException, ValueError, RuntimeError) as exc:
-            return _invalid(raw, Reason.INVALID_CHEMISTRY, str(exc) or type(exc).__name__)
+    try:
+        Chem.SanitizeMol(mol)
+        mol = Chem.RemoveHs(mol)
+    except (Chem.rdchem.MolSanitizeException, ValueError, RuntimeError) as exc:
+        return _invalid(raw, Reason.INVALID_CHEMISTRY, str(exc) or type(exc).__name__)
 
     notes: list[str] = []
-    parts = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=False)
+    parts = Chem.GetMolFrags(mol, asMols=False)
     if len(parts) > 1:
+        parts = Chem.GetMolFrags(mol, asMols=True, sanitizeFrags=True)  # sanitized: ring info set
         ranked = sorted(((p.GetNumHeavyAtoms(), Chem.MolToSmiles(p), p) for p in parts),
                         key=lambda t: (-t[0], t[1]))
         mol = ranked[0][2]
