@@ -1,0 +1,55 @@
+"""Rank page under AppTest (tiny dataset, fake predictor)."""
+from __future__ import annotations
+
+from pages.common import Keys
+from scperturb_core.rank import build_cube, rank_compounds, reversal_scores
+from tests.discovery_pages import fake_models, page  # noqa: F401  (fixture)
+
+
+def _table(at):
+    return [d.value for d in at.dataframe if "score" in d.value.columns][0]
+
+
+def test_rank_default_gene_in_b_cells(tiny, tiny_parquet, fake_models):
+    at = page("pages/rank.py", tiny_parquet).run()
+    assert not at.exception, at.exception
+    assert not at.error
+    assert at.selectbox(key=Keys.RANK_CELL_TYPE).value == "B cells"
+    table = _table(at)
+    expected = rank_compounds(build_cube(tiny, fake_models), "CD69", "B cells")
+    assert table["sm_name"].tolist() == expected["sm_name"].tolist()
+    assert set(table["source"]) == {"measured", "predicted"}
+    assert at.get("download_button") and len(at.get("plotly_chart")) == 1
+    assert len(at.get("image")) >= 1  # structures of the top hits
+
+
+def test_rank_unknown_gene_lists_suggestions(tiny_parquet, fake_models):
+    at = page("pages/rank.py", tiny_parquet, **{Keys.RANK_GENES: "CD69, cd6999"}).run()
+    assert not at.exception
+    assert at.error[0].value.startswith("Genes: unknown gene: 'cd6999' (did you mean CD69")
+    assert not [d for d in at.dataframe if "score" in d.value.columns]
+
+
+def test_rank_keep_conflict_is_an_error_not_a_traceback(tiny_parquet, fake_models):
+    at = page("pages/rank.py", tiny_parquet, **{Keys.RANK_KEEP: "CD69"}).run()
+    assert not at.exception
+    assert at.error[0].value == "genes both to push down and to keep unchanged: CD69"
+
+
+def test_rank_signature_mode(tiny, tiny_parquet, fake_models):
+    up, down = " ".join(tiny.genes[:3]), " ".join(tiny.genes[3:6])
+    at = page("pages/rank.py", tiny_parquet, **{Keys.RANK_MODE: "Reverse a disease signature",
+                                                Keys.RANK_UP: up, Keys.RANK_DOWN: down}).run()
+    assert not at.exception and not at.error
+    table = _table(at)
+    expected = reversal_scores(build_cube(tiny, fake_models), up, down, "B cells")
+    assert table["sm_name"].tolist() == expected["sm_name"].tolist()
+    assert "es_up" in table.columns
+
+
+def test_rank_measured_only_and_all_cell_types(tiny_parquet, fake_models):
+    at = page("pages/rank.py", tiny_parquet, **{Keys.RANK_MEASURED_ONLY: True}).run()
+    at.selectbox(key=Keys.RANK_CELL_TYPE).select("All cell types").run()
+    assert not at.exception and not at.error
+    table = _table(at)
+    assert len(table) == 192 and set(table["source"]) == {"measured"}
