@@ -1,0 +1,204 @@
+"""Molecules: a compound's structure, descriptors, BRICS fragments, nearest neighbours, and a compound map."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from pages.common import Keys, get_data, simulated_badge
+from scperturb_core import assets
+from scperturb_core.chem import (
+    DESCRIPTORS,
+    UNSEEN_COLUMN,
+    FragmentVocabulary,
+    SimilarityIndex,
+    compound_profiles,
+    descriptors,
+    fingerprint_map,
+    fragment_grid_svg,
+    fragment_instances,
+    mol_svg,
+    parse_smiles,
+    profile_map,
+)
+from scperturb_core.constants import SM_LINCS_ID, SM_NAME, SMILES
+
+#: page-local session keys (the compound and pasted SMILES widgets use Keys.COMPOUND / MOLECULE_SMILES)
+MAP_KEY = "molecules_map"  # the compound map's selection (click a point to open that compound)
+MAP_APPLIED = "molecules_map_applied"  # the last map click already applied to the selector
+FRAGMENT_KEY = "molecules_fragment"
+MAP_BASIS_KEY = "molecules_map_basis"
+N_NEAREST = 5
+MAP_SEED = 0
+FINGERPRINTS = "Fingerprints (Tanimoto)"
+RESPONSES = "Response profiles"
+
+
+@st.cache_resource(show_spinner="Fitting the fragment vocabulary and similarity index...", max_entries=4)
+def _library(smiles: tuple[str, ...], names: tuple[str, ...]):
+    """The usable compounds' canonical SMILES (None when unusable), fragment vocabulary and index."""
+    canonical = [parse_smiles(s).canonical for s in smiles]
+    ok = [i for i, c in enumerate(canonical) if c is not None]
+    kept = [smiles[i] for i in ok]
+    if not kept:
+        return canonical, None, None
+    return canonical, FragmentVocabulary().fit(kept), SimilarityIndex(kept, [names[i] for i in ok])
+
+
+@st.cache_data(show_spinner="Computing the fingerprint map (UMAP; ~15 s the first time)...", max_entries=4)
+def _fingerprint_map(smiles: tuple[str, ...]) -> np.ndarray:
+    return fingerprint_map(list(smiles), seed=MAP_SEED)
+
+
+@st.cache_data(show_spinner="Averaging responses per compound...", max_entries=4)
+def _strength(key: str, _data) -> pd.DataFrame:
+    return compound_profiles(_data.obs, _data.X).frame()
+
+
+@st.cache_data(show_spinner="Computing the response-profile map (UMAP)...", max_entries=4)
+def _response_map(key: str, _data) -> pd.DataFrame:
+    prof = compound_profiles(_data.obs, _data.X)
+    xy = profile_map(prof.profiles, seed=MAP_SEED)
+    return prof.frame().assign(x=xy[:, 0], y=xy[:, 1])
+
+
+def _apply_map_click() -> None:
+    """A point clicked on the compound map (previous run) becomes the selected compound."""
+    event = st.session_state.get(MAP_KEY)
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
+        getattr(getattr(event, "selection", None), "points", []) or []
+    if not points:
+        return
+    custom = points[0].get("customdata")
+    name = custom[0] if isinstance(custom, (list, tuple)) and custom else None
+    if name and st.session_state.get(MAP_APPLIED) != name:
+        st.session_state[MAP_APPLIED] = name
+        st.session_state[Keys.COMPOUND] = name
+        st.session_state[Keys.MOLECULE_SMILES] = ""
+
+
+st.title("Molecules")
+data = get_data()
+if data is not None:
+    simulated_badge(data)
+    compounds = data.compounds[[SM_NAME, SM_LINCS_ID, SMILES]].reset_index(drop=True)
+else:
+    st.info("No dataset loaded: showing the 146 compounds of the screen (no response values).")
+    compounds = assets.compounds()[[SM_NAME, SM_LINCS_ID, SMILES]]
+
+canonical, vocab, index = _library(tuple(compounds[SMILES]), tuple(compounds[SM_NAME]))
+valid = [c is not None for c in canonical]
+library = compounds[valid].reset_index(drop=True)
+if vocab is None:
+    st.error("no compound of the dataset has a usable SMILES")
+    st.stop()
+if len(library) < len(compounds):
+    st.warning(f"{len(compounds) - len(library)} compound(s) of the dataset have an unusable SMILES and "
+               "are left out of the fragment vocabulary and similarity search.")
+library_canonical = [c for c in canonical if c is not None]
+names = library[SM_NAME].tolist()
+
+_apply_map_click()
+if st.session_state.get(Keys.COMPOUND) not in names:
+    st.session_state.pop(Keys.COMPOUND, None)
+
+left, right = st.columns([2, 3])
+compound = left.selectbox("Compound", names, key=Keys.COMPOUND)
+pasted = right.text_input("...or paste any SMILES", key=Keys.MOLECULE_SMILES,
+                          placeholder="e.g. CC(=O)Oc1ccccc1C(=O)O",
+                          help="Any molecule; salts keep their largest fragment. Clear it to go back to the list.")
+
+if pasted.strip():
+    parsed = parse_smiles(pasted)
+    same = [i for i, c in enumerate(library_canonical) if parsed.ok and c == parsed.canonical]
+    known = same[0] if same else None
+else:
+    known = names.index(compound)
+    parsed = parse_smiles(library[SMILES][known])
+
+if not parsed.ok:
+    st.error(parsed.message, icon=":material/error:")
+else:
+    mol = parsed.mol
+    if parsed.note:
+        st.info(f"Note: {parsed.note}.", icon=":material/info:")
+    title = names[known] if known is not None else "Pasted molecule"
+    st.subheader(title)
+
+    hits = fragment_instances(mol, "brics")
+    frags = sorted({h.smiles for h in hits}, key=lambda f: (-sum(h.smiles == f for h in hits), f))
+    counts = {f: sum(h.smiles == f for h in hits) for f in frags}
+    choice = st.selectbox("Highlight a BRICS fragment", ["(none)"] + frags, key=FRAGMENT_KEY,
+                          format_func=lambda f: f if f == "(none)" else f"{f}  (x{counts[f]})")
+    atoms = sorted({a for h in hits if h.smiles == choice for a in h.atoms})
+
+    draw_col, info_col = st.columns([3, 2])
+    with draw_col:
+        st.image(mol_svg(mol, highlight_atoms=atoms, size=(560, 400)),
+                 caption=f"{title}" + (f" -- fragment {choice} highlighted" if atoms else ""))
+    with info_col:
+        desc = descriptors(mol)
+        rows = [("LINCS id", library[SM_LINCS_ID][known] if known is not None else "--")]
+        rows += [(k, f"{desc[k]:.2f}" if isinstance(desc[k], float) else str(desc[k])) for k in DESCRIPTORS]
+        st.dataframe(pd.DataFrame(rows, columns=["property", "value"]), hide_index=True, width="stretch")
+        st.caption("Canonical SMILES (RDKit)")
+        st.code(parsed.canonical, language=None, wrap_lines=True)
+
+    st.markdown(f"**BRICS fragments** -- {len(hits)} piece(s), {len(frags)} distinct; "
+                "dummy atoms `[n*]` mark the cut bonds (n = BRICS environment)")
+    st.image(fragment_grid_svg(frags, legends=[f"x{counts[f]}" for f in frags], mols_per_row=5,
+                               sub_size=(180, 140)))
+
+    row = vocab.count_row(mol)
+    columns = vocab.columns
+    freq = vocab.doc_freq + [None]
+    table = pd.DataFrame([(c, columns[c], n, freq[c]) for c, n in sorted(row.items())],
+                         columns=["column", "fragment", "count", "training compounds with it"])
+    st.markdown(f"**Fragment count vector** -- {len(vocab)} columns ({len(vocab) - 1} fragments of the "
+                f"{vocab.n_compounds} dataset compounds + `{UNSEEN_COLUMN}`); non-zero entries:")
+    st.dataframe(table, hide_index=True, width="stretch")
+
+    st.markdown(f"**{N_NEAREST} nearest compounds** (Tanimoto, Morgan radius {index.cfg.radius}, "
+                f"{index.cfg.n_bits} bits)" + (" -- the compound itself excluded" if known is not None else ""))
+    nearest = index.query([mol], k=N_NEAREST, exclude_self=known is not None)[0]
+    if nearest:
+        near_names = [n for n, _ in nearest]
+        lookup = library.set_index(SM_NAME)
+        st.image(fragment_grid_svg([lookup.loc[n, SMILES] for n in near_names],
+                                   legends=[f"{n} ({s:.2f})" for n, s in nearest], mols_per_row=5,
+                                   sub_size=(200, 170)))
+        st.dataframe(pd.DataFrame({"compound": near_names,
+                                   "LINCS id": [lookup.loc[n, SM_LINCS_ID] for n in near_names],
+                                   "Tanimoto": [round(s, 3) for _, s in nearest]}),
+                     hide_index=True, width="stretch")
+
+st.subheader("Compound map")
+bases = [FINGERPRINTS] + ([RESPONSES] if data is not None else [])
+basis = st.radio("Map of", bases, horizontal=True, key=MAP_BASIS_KEY,
+                 help="UMAP (seeded) of Morgan fingerprints with the Jaccard (1 - Tanimoto) distance, or "
+                      "of each compound's mean response profile. Click a point to open that compound.")
+if basis == RESPONSES and data is not None:
+    frame = _response_map(data.key, data)
+    frame = frame[frame[SM_NAME].isin(names)]
+else:
+    xy = _fingerprint_map(tuple(library[SMILES]))
+    frame = pd.DataFrame({SM_NAME: names, "x": xy[:, 0], "y": xy[:, 1]})
+    if data is not None:
+        frame = frame.merge(_strength(data.key, data), on=SM_NAME, how="left")
+frame = frame.merge(library, on=SM_NAME, how="left")
+color = "strength" if "strength" in frame else None
+fig = px.scatter(frame, x="x", y="y", color=color, color_continuous_scale="Viridis",
+                 custom_data=[SM_NAME, SM_LINCS_ID, SMILES],
+                 labels={"strength": "response<br>strength"})
+fig.update_traces(marker=dict(size=9, line=dict(width=0.5, color="white")),
+                  hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]})<br>%{customdata[2]}"
+                                "<br><i>click to show its structure</i><extra></extra>")
+if known is not None and parsed.ok:
+    here = frame[frame[SM_NAME] == names[known]]
+    fig.add_scatter(x=here["x"], y=here["y"], mode="markers", hoverinfo="skip", showlegend=False,
+                    marker=dict(symbol="star", size=18, color="red", line=dict(width=1, color="black")))
+fig.update_layout(height=520, margin=dict(t=10), xaxis_title="UMAP 1", yaxis_title="UMAP 2")
+st.plotly_chart(fig, key=MAP_KEY, on_select="rerun", selection_mode="points", width="stretch")
+if color:
+    st.caption("Colour: response strength = row RMS of the values, averaged over the compound's rows.")
