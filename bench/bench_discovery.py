@@ -1,0 +1,100 @@
+"""Benchmark the discovery core on the full demo with the default models.
+
+Measures (median of ``--repeat`` runs, after one warm-up):
+
+* ranking all compounds x all cell types for one gene and for 50 genes + 10 keep genes;
+* signature reversal (25 up + 25 down genes) over all compounds x cell types (ranks cached after warm-up);
+* 100 new SMILES x 6 cell types: validation, ensemble + members, nearest training compounds.
+
+One-off costs (loading/training the models, filling the value cube) are reported separately.
+
+Usage: ``python bench/bench_discovery.py [--data demo|PATH] [--repeat 5]``
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scperturb_core.constants import DEFAULT_GENE, DEMO, SMILES  # noqa: E402
+from scperturb_core.data import load_dataset  # noqa: E402
+from scperturb_core.discovery import parse_smiles_table, predict_smiles  # noqa: E402
+from scperturb_core.rank import build_cube, rank_compounds, reversal_scores  # noqa: E402
+
+
+def _time(fn, repeat: int) -> float:
+    fn()  # warm-up
+    runs = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t0)
+    return statistics.median(runs)
+
+
+def _new_smiles(data, n: int = 100) -> list[str]:
+    """``n`` molecules the screen never measured: each compound's SMILES with a methyl or a chlorine
+    appended (valid, new, near the training set), then a few small drug-like molecules."""
+    base = data.compounds[SMILES].tolist()
+    out = []
+    for i, smi in enumerate(base):
+        out.append(f"{smi}C" if i % 2 == 0 else f"{smi}Cl")
+        if len(out) == n:
+            break
+    extra = ["CC(C)Cc1ccc(cc1)C(C)C(=O)O", "CC(=O)Nc1ccc(O)cc1", "CN1CCC[C@H]1c1cccnc1", "OC(=O)c1ccccc1O"]
+    while len(out) < n:
+        out.append(extra[len(out) % len(extra)])
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=DEMO)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    from scperturb_core.predictor import ensure_default_models
+
+    data = load_dataset(args.data)
+    print(f"dataset: {data.name}: {data.n_rows} rows x {data.n_genes} genes, {len(data.compounds)} compounds, "
+          f"{len(data.cell_types)} cell types")
+    t0 = time.perf_counter()
+    predictor = ensure_default_models(data)
+    print(f"models ready (load, or train on first use): {time.perf_counter() - t0:.2f} s")
+    t0 = time.perf_counter()
+    cube = build_cube(data, predictor)
+    print(f"value cube: {cube.counts()} in {time.perf_counter() - t0:.2f} s (once per dataset and model)")
+
+    genes50 = list(data.genes[::max(data.n_genes // 50, 1)][:50])
+    keep10 = [g for g in data.genes[1::max(data.n_genes // 10, 1)] if g not in set(genes50)][:10]
+    gene = DEFAULT_GENE if DEFAULT_GENE in data.gene_to_idx else data.genes[0]
+    n_pairs = len(rank_compounds(cube, gene))
+    t = _time(lambda: rank_compounds(cube, gene), args.repeat)
+    print(f"rank 1 gene, all {n_pairs} compound x cell type pairs: {t * 1000:.1f} ms")
+    t = _time(lambda: rank_compounds(cube, genes50, keep=keep10), args.repeat)
+    print(f"rank 50 genes + 10 keep genes, all pairs: {t * 1000:.1f} ms")
+    up, down = list(data.genes[5::700][:25]), list(data.genes[9::700][:25])
+    t0 = time.perf_counter()
+    reversal_scores(cube, up, down)
+    print(f"reversal, first call (sorts every profile once): {time.perf_counter() - t0:.2f} s")
+    t = _time(lambda: reversal_scores(cube, up, down), args.repeat)
+    print(f"reversal 25 up + 25 down genes, all pairs: {t * 1000:.1f} ms")
+
+    smiles = _new_smiles(data)
+    cts = list(predictor.cell_types)
+
+    def run():
+        return predict_smiles(predictor, parse_smiles_table(smiles))
+
+    t = _time(run, max(args.repeat // 2, 1))
+    res = run()
+    print(f"predict {len(res.valid)} new SMILES x {len(cts)} cell types (validate + ensemble + members + "
+          f"nearest): {t:.2f} s -> values {res.values.shape}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
