@@ -69,6 +69,7 @@ def _apply_map_click() -> None:
     points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
         getattr(getattr(event, "selection", None), "points", []) or []
     if not points:
+        st.session_state.pop(MAP_APPLIED, None)  # deselected: the same point may be clicked again
         return
     custom = points[0].get("customdata")
     name = custom[0] if isinstance(custom, (list, tuple)) and custom else None
