@@ -24,6 +24,7 @@ from scperturb_core.chem import (
     compound_map,
     compound_profiles,
     descriptors,
+    distance_matrix,
     fingerprint_map,
     fragment_atom_matches,
     fragment_counts,
@@ -337,6 +338,14 @@ def test_compound_profiles_exact():
     assert np.allclose(prof.strength, [math.sqrt(12.5) / 2, 1.0])
     with pytest.raises(ValueError, match=r"X must be \(n_rows=3, g\)"):
         compound_profiles(obs, X[:2])
+
+
+def test_distance_matrix_exact():
+    D = distance_matrix(np.array([[1, 1, 0], [1, 0, 0], [0, 0, 0]]), "jaccard")
+    assert np.allclose(D, [[0, 0.5, 1], [0.5, 0, 1], [1, 1, 0]])
+    assert np.allclose(distance_matrix(np.array([[0.0, 0.0], [3.0, 4.0]])), [[0, 5], [5, 0]])
+    with pytest.raises(ValueError, match="unknown metric 'cosine'"):
+        distance_matrix(np.zeros((2, 2)), "cosine")
 
 
 def test_compound_map_small_and_seeded(screen):

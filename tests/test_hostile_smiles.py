@@ -73,9 +73,11 @@ def test_batch_keeps_rows_aligned():
 
 
 def test_specific_reasons_read_well():
-    assert parse_smiles("C\x00C").reason == "disallowed characters: character '\\x00' at position 2 is not printable ASCII"
+    assert parse_smiles("C\x00C").reason == (
+        "disallowed characters: character '\\x00' at position 2 is not printable ASCII")
     assert parse_smiles("[Xx]").reason == "unparsable: unknown element 'Xx' in '[Xx]' at position 1"
-    assert parse_smiles("Na").reason == "unparsable: element 'Na' at position 1 must be written in brackets, e.g. [Na]"
+    assert parse_smiles("Na").reason == (
+        "unparsable: element 'Na' at position 1 must be written in brackets, e.g. [Na]")
     assert parse_smiles("C1CC").reason == "unparsable: unclosed ring"
     assert parse_smiles("N(C)(C)(C)C").reason == (
         "invalid chemistry: Explicit valence for atom # 0 N, 4, is greater than permitted")

@@ -18,7 +18,7 @@ from .fragments import (
     fragment_instances,
     fragments_of,
 )
-from .maps import CompoundProfiles, compound_map, compound_profiles, fingerprint_map, profile_map
+from .maps import CompoundProfiles, compound_map, compound_profiles, distance_matrix, fingerprint_map, profile_map
 from .parse import (
     MAX_HEAVY_ATOMS,
     MAX_RINGS,
@@ -36,7 +36,7 @@ __all__ = [
     "DESCRIPTORS", "FRAGMENT_METHODS", "MAX_HEAVY_ATOMS", "MAX_RINGS", "MAX_SMILES_CHARS", "UNSEEN_COLUMN",
     "CompoundProfiles", "FingerprintConfig", "FragmentHit", "FragmentMethod", "FragmentVocabulary",
     "MorganFeaturizer", "ParsedSmiles", "Reason", "SimilarityIndex",
-    "as_mol", "as_mols", "compound_map", "compound_profiles", "descriptors", "fingerprint_map",
+    "as_mol", "as_mols", "compound_map", "compound_profiles", "descriptors", "distance_matrix", "fingerprint_map",
     "fragment_atom_matches", "fragment_counts", "fragment_grid_svg", "fragment_instances", "fragments_of",
     "mol_svg", "morgan_generator", "parse_smiles", "parse_smiles_batch", "profile_map", "tanimoto_matrix",
     "tanimoto_nearest",

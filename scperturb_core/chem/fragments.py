@@ -105,7 +105,10 @@ def _brics(mol: Chem.Mol) -> list[FragmentHit]:
 
 @lru_cache(maxsize=1)
 def _recap_reactions() -> tuple:
-    return tuple(rdChemReactions.ReactionFromSmarts(r) for r in Recap.reactionDefs)
+    reactions = tuple(rdChemReactions.ReactionFromSmarts(r) for r in Recap.reactionDefs)
+    for rxn in reactions:
+        rxn.Initialize()  # now, not lazily inside concurrent RunReactants calls
+    return reactions
 
 
 #: RDKit's RECAP refuses a cut that leaves one of these (dummies and empty branches removed)

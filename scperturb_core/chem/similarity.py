@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import numpy as np
 from rdkit import Chem, DataStructs
 
@@ -45,8 +46,8 @@ def _top_k(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return top, idx
 
 
-def tanimoto_nearest(query_smiles_or_mols: Items, reference_fps_or_smiles: Items | Sequence[DataStructs.ExplicitBitVect],
-                     k: int = 5, cfg: FingerprintConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+def tanimoto_nearest(query_smiles_or_mols: Items,
+                     reference_fps_or_smiles: Items | Sequence[DataStructs.ExplicitBitVect], k: int = 5, cfg: FingerprintConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` most similar references of each query.
 
     Returns:
