@@ -11,6 +11,7 @@ PAGES = {
     "Explore": [
         st.Page("pages/overview.py", title="Overview", icon=":material/dashboard:", default=True),
         st.Page("pages/gene_eda.py", title="Gene explorer", icon=":material/genetics:"),
+        st.Page("pages/molecules.py", title="Molecules", icon=":material/hub:"),
     ],
     "Discover": [
         st.Page("pages/rank.py", title="Rank compounds", icon=":material/format_list_numbered:"),

@@ -26,6 +26,10 @@ class Keys:
     # page widgets
     GENE = "gene"
     COMPOUND = "compound"
+    MOLECULES_MAP = "molecules_map"  # the compound map's selection (click a point to open that compound)
+    MOLECULES_MAP_APPLIED = "molecules_map_applied"  # the last map click already applied to the selector
+    MOLECULES_FRAGMENT = "molecules_fragment"
+    MOLECULES_MAP_BASIS = "molecules_map_basis"
     MOLECULE_SMILES = "molecule_smiles"
     RANK_GENES = "rank_genes"
     RANK_CELL_TYPE = "rank_cell_type"

@@ -25,10 +25,10 @@ from scperturb_core.chem import (
 from scperturb_core.constants import SM_LINCS_ID, SM_NAME, SMILES
 
 #: page-local session keys (the compound and pasted SMILES widgets use Keys.COMPOUND / MOLECULE_SMILES)
-MAP_KEY = "molecules_map"  # the compound map's selection (click a point to open that compound)
-MAP_APPLIED = "molecules_map_applied"  # the last map click already applied to the selector
-FRAGMENT_KEY = "molecules_fragment"
-MAP_BASIS_KEY = "molecules_map_basis"
+MAP_KEY = Keys.MOLECULES_MAP
+MAP_APPLIED = Keys.MOLECULES_MAP_APPLIED
+FRAGMENT_KEY = Keys.MOLECULES_FRAGMENT
+MAP_BASIS_KEY = Keys.MOLECULES_MAP_BASIS
 N_NEAREST = 5
 MAP_SEED = 0
 FINGERPRINTS = "Fingerprints (Tanimoto)"
