@@ -78,7 +78,7 @@ def _progress_callback(bar, text):
         if frac is not None:
             bar.progress(min(max(frac, 0.0), 1.0), text=message)
         elif msgs:
-            bar.progress(0.0, text=message) if bar is not None else None
+            bar.progress(0.0, text=message)
     return report
 
 
@@ -101,11 +101,15 @@ def get_predictor(data: PerturbData) -> PredictorLike | None:
             try:
                 pred = ensure_models(data, on_progress=_progress_callback(bar, "training"))
             except ValueError as exc:
-                status.update(label="Prediction models unavailable", state="error")
-                st.error(f"Prediction models unavailable: {str(exc).splitlines()[0]}", icon=":material/error:")
-                return None
-            bar.progress(1.0, text="models ready")
-            status.update(label="Prediction models ready", state="complete", expanded=False)
+                status.update(label="Prediction models unavailable", state="error", expanded=False)
+                error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            else:
+                error = None
+                bar.progress(1.0, text="models ready")
+                status.update(label="Prediction models ready", state="complete", expanded=False)
+        if error is not None:
+            st.error(f"Prediction models unavailable: {error}", icon=":material/error:")
+            return None
         reg.put(data.key, pred)
     return pred
 

@@ -96,9 +96,12 @@ except ValueError as exc:
     st.stop()
 
 counts = table["source"].value_counts()
-st.markdown(f"**{len(table)} compound x cell type pairs** ranked: {counts.get('measured', 0)} measured, "
-            f"{counts.get('predicted', 0)} predicted by the MLP + Transformer ensemble "
-            "(uncertainty = their disagreement, |MLP - Transformer|, averaged over the genes).")
+if predictor is None:
+    st.markdown(f"**{len(table)} measured compound x cell type pairs** ranked.")
+else:
+    st.markdown(f"**{len(table)} compound x cell type pairs** ranked: {counts.get('measured', 0)} measured, "
+                f"{counts.get('predicted', 0)} predicted by the MLP + Transformer ensemble "
+                "(uncertainty = their disagreement, |MLP - Transformer|, averaged over the genes; 0 when measured).")
 top = table.head(int(top_n))
 
 label = top[SM_NAME] + ((" | " + top[CELL_TYPE]) if scope is None else "")

@@ -53,3 +53,20 @@ def test_rank_measured_only_and_all_cell_types(tiny_parquet, fake_models):
     assert not at.exception and not at.error
     table = _table(at)
     assert len(table) == 192 and set(table["source"]) == {"measured"}
+
+
+def test_rank_without_models_falls_back_to_measured(tiny_parquet, monkeypatch):
+    import pages.predictor_ui as ui
+
+    def fail(data, on_progress=None):
+        raise ValueError("training failed: out of memory")
+
+    monkeypatch.setattr(ui, "ensure_models", fail)
+    ui._predictors.clear()
+    ui._cubes.clear()
+    at = page("pages/rank.py", tiny_parquet).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Prediction models unavailable: training failed: out of memory"]
+    assert set(_table(at)["source"]) == {"measured"}
+    ui._predictors.clear()
+    ui._cubes.clear()
