@@ -18,6 +18,8 @@ import pandas as pd
 N_SUGGESTIONS = 3
 #: difflib similarity cutoff (0..1) for a close match
 SUGGESTION_CUTOFF = 0.6
+#: unknown names that get suggestions (difflib over ~18k genes costs ~0.1 s per name)
+MAX_SUGGESTED = 10
 #: longest gene list accepted in one request
 MAX_GENES = 2000
 #: how many unknown names an error message lists
@@ -32,7 +34,8 @@ class GeneMatch(NamedTuple):
     Attributes:
         matched: the data's spelling of every recognised name, in input order, without repeats.
         unknown: names not in the data, as typed, in input order, without repeats.
-        suggestions: for each unknown name, up to :data:`N_SUGGESTIONS` close gene names (may be empty).
+        suggestions: for each unknown name, up to :data:`N_SUGGESTIONS` close gene names (may be empty;
+            only the first :data:`MAX_SUGGESTED` unknown names are looked up).
     """
 
     matched: list[str]
@@ -104,7 +107,10 @@ def validate_genes(names: str | Iterable[str], genes: Sequence[str]) -> GeneMatc
                 matched.append(hit)
             continue
         unknown.append(name)
-        close = difflib.get_close_matches(name.upper(), upper, n=N_SUGGESTIONS, cutoff=SUGGESTION_CUTOFF)
+        if len(unknown) <= MAX_SUGGESTED:
+            close = difflib.get_close_matches(name.upper(), upper, n=N_SUGGESTIONS, cutoff=SUGGESTION_CUTOFF)
+        else:
+            close = []
         suggestions[name] = [lookup[c] for c in close]
     return GeneMatch(matched, unknown, suggestions)
 

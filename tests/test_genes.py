@@ -79,3 +79,17 @@ def test_gene_heatmap(tiny):
     sm = tiny.compounds["sm_name"].iloc[0]
     sel = (tiny.obs["sm_name"] == sm).to_numpy()
     assert mean.loc["CD69", sm] == pytest.approx(tiny.X[sel, tiny.gene_to_idx["CD69"]].mean(), rel=1e-6)
+
+
+def test_many_unknown_names_stay_fast():
+    import time
+
+    from scperturb_core import assets
+    from scperturb_core.genes import MAX_SUGGESTED
+
+    names = [f"NOTAGENE{i}" for i in range(300)]
+    t0 = time.perf_counter()
+    match = validate_genes(names, assets.genes())
+    assert time.perf_counter() - t0 < 5
+    assert len(match.unknown) == 300 and sum(1 for v in match.suggestions.values() if v) <= MAX_SUGGESTED
+    assert match.message().endswith("... (300 in all)")
