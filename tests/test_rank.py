@@ -181,3 +181,19 @@ def test_reversal_on_predicted_profiles_matches_measured(tiny):
     np.testing.assert_allclose(a["score"], b["score"])
     assert a[SM_NAME].tolist() == b[SM_NAME].tolist()
     assert (b["source"] == "predicted").all()
+
+
+def test_predict_with_spread_batches_and_single_member(tiny):
+    from scperturb_core.rank import predict_with_spread
+
+    pred = FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.25)
+    cts = ["B cells", "NK cells", "B cells"]
+    smi = ["CCO", "CCN", "c1ccccc1"]
+    v1, s1 = predict_with_spread(pred, cts, smi, batch=1)
+    v2, s2 = predict_with_spread(pred, cts, smi)
+    np.testing.assert_array_equal(v1, v2)
+    np.testing.assert_allclose(s1, 0.5)
+    pred.predict_members = lambda c, s, n=None: {"only": pred.predict(c, s, n)}
+    assert predict_with_spread(pred, cts, smi)[1].max() == 0.0
+    with pytest.raises(ValueError, match="3 cell types but 2 SMILES"):
+        predict_with_spread(pred, cts, smi[:2])
