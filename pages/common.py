@@ -131,8 +131,24 @@ def dataset_sidebar() -> None:
         st.session_state[Keys.ACTIVE] = data
 
 
+def _ensure_app_shell() -> None:
+    """Run pages only through ``app.py``.
+
+    Until the first ``st.navigation`` call of a server process, Streamlit treats a ``pages/`` folder
+    as an old-style multipage app, so a deep link (``/rank``) opened first on a fresh server would run
+    the page file alone, without the dataset sidebar. Switch to ``st.navigation`` mode and rerun:
+    ``app.py`` then runs and opens the requested page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def get_data() -> PerturbData | None:
     """The active dataset of this session (None when nothing valid is loaded)."""
+    _ensure_app_shell()
     return st.session_state.get(Keys.ACTIVE)
 
 

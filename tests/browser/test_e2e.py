@@ -8,6 +8,16 @@ from tests.browser.conftest import assert_no_errors, screenshot, wait_idle
 pytestmark = pytest.mark.browser
 
 
+def test_deep_link_on_a_fresh_server_runs_through_the_app_shell(page, app_server):
+    """First request of the server process is a deep link: the page must still get the sidebar."""
+    page.goto(app_server + "/gene_eda")
+    page.get_by_role("heading", name="Gene explorer").wait_for()
+    wait_idle(page)
+    page.get_by_text("Dataset", exact=True).wait_for()  # the app shell's sidebar ran
+    assert page.get_by_text("predictor ui").count() == 0  # no old-style page list of pages/
+    assert_no_errors(page)
+
+
 def test_overview_page(page, app_server):
     page.goto(app_server + "/")
     page.get_by_text("Train rows").wait_for()
