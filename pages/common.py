@@ -48,6 +48,7 @@ class Keys:
     RANK_MEASURED_ONLY = "rank_measured_only"
     PREDICT_UPLOAD = "predict_upload"
     PREDICT_RESULT = "predict_result"  # (input signature, NewMoleculePredictions) of the last run
+    PREDICT_PENDING = "predict_pending"  # set by the Predict button's callback; survives a rerun
     PREDICT_GENES = "predict_genes"
     PREDICT_CELL_TYPE = "predict_cell_type"
     PREDICT_MOLECULE = "predict_molecule"

@@ -38,6 +38,11 @@ def _read_input() -> str | bytes | None:
     return st.session_state.get(Keys.PREDICT_TEXT, "")
 
 
+def _request_prediction() -> None:
+    """Button callback: a flag in the session survives any rerun before the page reads it."""
+    st.session_state[Keys.PREDICT_PENDING] = True
+
+
 st.title("Predict new molecules")
 data = require_data()
 simulated_badge(data)
@@ -49,10 +54,10 @@ if Keys.PREDICT_TEXT not in st.session_state:
 left, right = st.columns([3, 2])
 left.text_area("SMILES [name], one per line", key=Keys.PREDICT_TEXT, height=150)
 right.file_uploader("...or upload a CSV / .smi file (replaces the pasted text)", type=["csv", "smi", "txt"],
-                    key=Keys.PREDICT_UPLOAD)
-clicked = st.button("Predict", type="primary", icon=":material/science:")
+                    key=Keys.PREDICT_UPLOAD, max_upload_size=max(MAX_SMILES_BYTES // 2**20, 1))
+st.button("Predict", type="primary", icon=":material/science:", on_click=_request_prediction)
 
-if clicked:
+if st.session_state.pop(Keys.PREDICT_PENDING, False):
     st.session_state.pop(Keys.PREDICT_RESULT, None)
     try:
         table = parse_smiles_table(_read_input())

@@ -249,12 +249,14 @@ class NewMoleculePredictions:
 
     def top_genes(self, position: int, cell_type: str, n: int = 15) -> pd.DataFrame:
         """The ``n`` most up- and ``n`` most down-regulated genes of one molecule in one cell type:
-        ``gene, value, uncertainty, direction`` (up first, strongest first)."""
+        ``gene, value, uncertainty, direction`` (up first, strongest first). Only positive values are
+        listed as up and only negative values as down, so either list may be shorter than ``n``."""
         v = self.values[self._v(position), self._t(cell_type)]
         s = self.spread[self._v(position), self._t(cell_type)]
         order = np.argsort(v, kind="stable")
-        up, down = order[::-1][:n], order[:n]
-        idx = np.concatenate([up, down])
+        up = [i for i in order[::-1][:n] if v[i] > 0]
+        down = [i for i in order[:n] if v[i] < 0]
+        idx = np.asarray(up + down, dtype=np.int64)
         return pd.DataFrame({
             "gene": np.asarray(self.genes, dtype=object)[idx],
             "value": v[idx],

@@ -109,12 +109,18 @@ def test_applicability_domain_and_nearest(tiny, fake):
     assert set(names.values()) == {None, tiny.compounds[SM_NAME].iloc[3]}
 
 
-def test_top_genes(tiny, fake):
+def test_top_genes(tiny):
+    signs = np.where(np.arange(tiny.n_genes) % 2 == 0, 1.0, -1.0)
+    table = {(ct, "CCO"): signs * (np.arange(tiny.n_genes) + 1) for ct in tiny.cell_types}
+    fake = FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, table)
     preds = predict_smiles(fake, ["CCO"])
     top = preds.top_genes(0, "NK cells", n=3)
-    v = preds.values[0, preds.cell_types.index("NK cells")]
-    assert top["value"].tolist() == sorted(v)[::-1][:3] + sorted(v)[:3]
+    g = tiny.n_genes
+    assert top["value"].tolist() == [g - 1, g - 3, g - 5, -g, -(g - 2), -(g - 4)]  # g is even
     assert top["direction"].tolist() == ["up"] * 3 + ["down"] * 3
+    assert top["gene"].tolist()[0] == tiny.genes[g - 2]
+    positive = predict_smiles(FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds), ["CCO"])
+    assert set(positive.top_genes(0, "NK cells", n=3)["direction"]) == {"up"}  # no negative value, no "down"
     with pytest.raises(ValueError, match="not a valid molecule"):
         predict_smiles(fake, ["CCO", "C("]).top_genes(1, "NK cells")
 
