@@ -1,0 +1,219 @@
+"""Model commands: ``train``, ``predict`` (a Kaggle submission) and ``benchmark``.
+
+Registered by :mod:`scperturb_core.cli` through :func:`add_parser`. User errors raise ``ValueError``
+(one line); the CLI prints ``error: <message>`` and exits 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .constants import CELL_TYPE, DEMO, ID, SM_NAME
+
+log = logging.getLogger(__name__)
+
+
+def _positive(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
+        return value
+    return parse
+
+
+def _non_negative(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {value}")
+        return value
+    return parse
+
+
+def _spec(args: argparse.Namespace):
+    from .features import FeatureConfig
+    from .train import ModelSpec, TrainConfig
+
+    train = TrainConfig()
+    if getattr(args, "epochs", None) is not None:
+        train = replace(train, epochs=args.epochs, patience=min(train.patience, args.epochs))
+    if getattr(args, "seed", None) is not None:
+        train = replace(train, seed=args.seed)
+    features = FeatureConfig()
+    if getattr(args, "components", None) is not None:
+        features = replace(features, n_components=args.components)
+    return ModelSpec(model=getattr(args, "model", "ensemble"), features=features, train=train)
+
+
+def _progress_printer(enabled: bool):
+    """A ``(fraction, message)`` callback printing a progress line to stderr at most every 10%."""
+    state = {"last": -1.0}
+
+    def report(fraction: float, message: str) -> None:
+        if not enabled:
+            return
+        if fraction >= 1.0 or fraction - state["last"] >= 0.1 or fraction == 0.0:
+            state["last"] = fraction
+            print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
+    return report
+
+
+def _load_data(spec: str, genes: int | None = None):
+    from .data import load_dataset
+    from .evaluate import restrict_genes
+
+    return restrict_genes(load_dataset(spec), genes)
+
+
+# ------------------------------------------------------------------------------------ train
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import train_ensemble
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out must be a folder, got the file {str(out)!r}")
+    data = _load_data(args.data, args.genes)
+    spec = _spec(args)
+    t0 = time.perf_counter()
+    pred = train_ensemble(data.obs, data.X, data.genes, spec, on_progress=_progress_printer(not args.quiet))
+    seconds = time.perf_counter() - t0
+    pred.save(out)
+    note = "  [values are SIMULATED]" if data.simulated else ""
+    print(f"trained {spec.model} on {data.n_rows} rows x {data.n_genes} genes of {data.name}{note} in {seconds:.1f} s")
+    for kind, hist in pred.histories.items():
+        val = pred.info.get("val_mrrmse", {}).get(kind)
+        print(f"  {kind:<12} epochs {len(hist.train_loss):4d}  best {hist.best_epoch:4d}  "
+              f"{hist.seconds:6.1f} s  weight {pred.weights[kind]:.2f}"
+              + ("" if val is None else f"  validation MRRMSE {val:.4f}"))
+    print(f"saved to {out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ predict
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .data import load_id_map
+    from .io import atomic_path
+    from .predictor import Predictor
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ValueError(f"--out must be a file path, got the folder {str(out)!r}")
+    model_dir = Path(args.model_dir)
+    if not model_dir.is_dir():
+        raise ValueError(f"--model-dir not found: {str(model_dir)!r}")
+    pred = Predictor.load(model_dir)
+    id_map = load_id_map(args.id_map)
+    known_sm = dict(zip(pred.compounds[SM_NAME], pred.compounds["SMILES"]))
+    bad_sm = id_map.loc[~id_map[SM_NAME].isin(list(known_sm))]
+    if len(bad_sm):
+        first = bad_sm.iloc[0]
+        raise ValueError(f"id_map id={first[ID]} names compound {first[SM_NAME]!r}, which the model was not "
+                         f"trained on ({len(bad_sm)} such rows)")
+    bad_ct = id_map.loc[~id_map[CELL_TYPE].isin(pred.cell_types)]
+    if len(bad_ct):
+        first = bad_ct.iloc[0]
+        raise ValueError(f"id_map id={first[ID]} names cell type {first[CELL_TYPE]!r}; the model knows "
+                         f"{pred.cell_types}")
+    t0 = time.perf_counter()
+    names = id_map[SM_NAME].tolist()
+    values = pred.predict(id_map[CELL_TYPE].tolist(), [known_sm[n] for n in names], names)
+    seconds = time.perf_counter() - t0
+    frame = pd.DataFrame(values.astype(np.float64), columns=list(pred.genes))
+    frame.insert(0, ID, id_map[ID].to_numpy())
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+    print(f"wrote {out}: {len(frame)} rows x {len(pred.genes)} genes (+ id) in {seconds:.2f} s of prediction")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ benchmark
+
+
+def _cmd_benchmark(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .evaluate import benchmark, summary
+    from .io import atomic_write_text
+
+    data = _load_data(args.data, args.genes)
+    spec = _spec(args)
+    t0 = time.perf_counter()
+    results = benchmark(data, spec, folds=args.folds, id_map=True, models=not args.baselines_only,
+                        on_progress=_progress_printer(not args.quiet))
+    seconds = time.perf_counter() - t0
+    table = summary(results)
+    note = "  [values are SIMULATED]" if data.simulated else ""
+    print(f"benchmark on {data.name}{note}: {data.n_rows} rows x {data.n_genes} genes, "
+          f"{results['task'].nunique()} task(s), {seconds:.1f} s")
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(table.round(4).to_string())
+    if args.out:
+        payload = {
+            "dataset": data.name, "simulated": data.simulated, "rows": data.n_rows, "genes": data.n_genes,
+            "spec": spec.to_dict(), "seconds": round(seconds, 2),
+            "results": json.loads(results.to_json(orient="records")),
+            "summary": json.loads(table.reset_index().to_json(orient="records")),
+        }
+        atomic_write_text(args.out, json.dumps(payload, indent=1))
+        print(f"wrote {args.out}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------ parser
+
+
+def add_parser(sub) -> None:
+    """Register ``train``, ``predict`` and ``benchmark`` on an argparse subparsers object."""
+    from .train import MODEL_CHOICES
+
+    p = sub.add_parser("train", help="train the MLP / Transformer / ensemble and save a model folder")
+    p.add_argument("--data", required=True, help="de_train.parquet path, or 'demo'")
+    p.add_argument("--out", required=True, help="model folder to write")
+    p.add_argument("--model", choices=MODEL_CHOICES, default="ensemble", help="default: ensemble")
+    p.add_argument("--epochs", type=_positive("--epochs"), default=None, help="most epochs per model")
+    p.add_argument("--seed", type=_non_negative("--seed"), default=None, help="random seed")
+    p.add_argument("--components", type=_positive("--components"), default=None, help="size of the gene basis")
+    p.add_argument("--genes", type=_positive("--genes"), default=None, help="use only the first N genes (quick runs)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser("predict", help="write a Kaggle submission (id + every gene) for an id_map")
+    p.add_argument("--model-dir", required=True, help="folder written by 'train'")
+    p.add_argument("--id-map", required=True, help="id_map.csv (id, cell_type, sm_name)")
+    p.add_argument("--out", required=True, help="submission CSV to write")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser("benchmark", help="MRRMSE of baselines and models on leave-one-cell-type-out folds "
+                                         "(and the id_map truth of the demo)")
+    p.add_argument("--data", default=DEMO, help="de_train.parquet path, or 'demo' (default)")
+    p.add_argument("--out", default=None, help="write all results to this JSON file")
+    p.add_argument("--model", choices=MODEL_CHOICES, default="ensemble", help="default: ensemble")
+    p.add_argument("--epochs", type=_positive("--epochs"), default=None, help="most epochs per model")
+    p.add_argument("--seed", type=_non_negative("--seed"), default=None, help="random seed")
+    p.add_argument("--components", type=_positive("--components"), default=None, help="size of the gene basis")
+    p.add_argument("--genes", type=_positive("--genes"), default=None, help="use only the first N genes (quick runs)")
+    p.add_argument("--folds", type=_non_negative("--folds"), default=None,
+                   help="score only the first N folds (0: only the id_map truth); default all")
+    p.add_argument("--baselines-only", action="store_true", help="skip the models")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=_cmd_benchmark)

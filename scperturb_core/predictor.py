@@ -1,0 +1,184 @@
+"""Trained models behind one object: predict any (cell type, compound) pairs, including new SMILES.
+
+:class:`Predictor` bundles the fitted feature pipeline, the trained networks ("mlp", "transformer")
+and the ensemble weights chosen on validation rows. :func:`ensure_default_models` gives every page and
+command the default models of a dataset: loaded from the cache when present and valid, else trained
+on all training rows (with progress) and saved atomically.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .constants import SM_NAME, SMILES
+from .data import PerturbData
+from .features import FeaturePipeline
+from .io import cache_dir
+from .models import PerturbNet
+from .train import History, ModelSpec, predict_components, train_ensemble
+
+log = logging.getLogger(__name__)
+
+#: most pairs featurized and predicted at once (bounds memory: rows x genes float32)
+PREDICT_CHUNK = 2048
+
+
+class Predictor:
+    """The ensemble of trained networks and its feature pipeline.
+
+    Attributes:
+        genes: the ``g`` output genes, in the training data's column order.
+        cell_types: cell types the models can predict (those of the training rows).
+        compounds: the training compounds (``sm_name``, ``SMILES``).
+        weights: ensemble weight of each member (sum 1), chosen on validation rows.
+        histories: per-member training history (train / validation loss per epoch).
+        info: training facts (rows, seconds, validation scores).
+    """
+
+    def __init__(self, pipeline: FeaturePipeline, models: dict[str, PerturbNet], weights: dict[str, float],
+                 spec: ModelSpec, histories: dict[str, History] | None = None, info: dict | None = None):
+        if not models:
+            raise ValueError("a predictor needs at least one trained model")
+        self.pipeline = pipeline
+        self.models = dict(models)
+        self.weights = {k: float(weights[k]) for k in self.models}
+        self.spec = spec
+        self.histories = dict(histories or {})
+        self.info = dict(info or {})
+        self.genes: tuple[str, ...] = tuple(pipeline.genes)
+        self.cell_types: list[str] = list(pipeline.cell_types)
+        self.compounds = pd.DataFrame({SM_NAME: pipeline.compound_names, SMILES: pipeline.compound_smiles})
+
+    def __repr__(self) -> str:
+        members = ", ".join(f"{k}={w:.2f}" for k, w in self.weights.items())
+        return f"Predictor({len(self.genes)} genes, {len(self.cell_types)} cell types, {members})"
+
+    @property
+    def members(self) -> list[str]:
+        return list(self.models)
+
+    # ------------------------------------------------------------------------------------- predict
+
+    def _components(self, cell_types: Sequence[str], smiles: Sequence[str],
+                    names: Sequence[str | None] | None) -> dict[str, np.ndarray]:
+        cell_types = list(cell_types)
+        smiles = list(smiles)
+        if names is not None:
+            names = list(names)
+        feats = self.pipeline.transform(cell_types, smiles, names)
+        return {kind: predict_components(model, feats) for kind, model in self.models.items()}
+
+    def _chunks(self, n: int):
+        for start in range(0, n, PREDICT_CHUNK):
+            yield slice(start, min(start + PREDICT_CHUNK, n))
+
+    def _check_lengths(self, cell_types, smiles, names) -> None:
+        if len(cell_types) != len(smiles):
+            raise ValueError(f"got {len(cell_types)} cell types for {len(smiles)} SMILES")
+        if names is not None and len(names) != len(smiles):
+            raise ValueError(f"got {len(names)} names for {len(smiles)} SMILES")
+
+    def predict(self, cell_types: Sequence[str], smiles: Sequence[str],
+                names: Sequence[str | None] | None = None) -> np.ndarray:
+        """Ensemble prediction, float32 ``(n, g)`` for the pairs ``(cell_types[i], smiles[i])``.
+
+        A known training compound (by ``names[i]``, else by canonical SMILES) uses its fitted
+        statistics; any other SMILES is featurized and its statistics imputed from its
+        Tanimoto-nearest training compounds. An invalid SMILES or unknown cell type raises
+        ``ValueError`` naming it.
+        """
+        self._check_lengths(cell_types, smiles, names)
+        out = np.zeros((len(smiles), len(self.genes)), dtype=np.float32)
+        for sl in self._chunks(len(smiles)):
+            comps = self._components(cell_types[sl], smiles[sl], None if names is None else names[sl])
+            mixed = sum(self.weights[k] * c for k, c in comps.items())
+            out[sl] = self.pipeline.to_genes(mixed)
+        return out
+
+    def predict_members(self, cell_types: Sequence[str], smiles: Sequence[str],
+                        names: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
+        """Each member's float32 ``(n, g)`` prediction, keyed ``"mlp"`` / ``"transformer"``."""
+        self._check_lengths(cell_types, smiles, names)
+        out = {k: np.zeros((len(smiles), len(self.genes)), dtype=np.float32) for k in self.models}
+        for sl in self._chunks(len(smiles)):
+            comps = self._components(cell_types[sl], smiles[sl], None if names is None else names[sl])
+            for k, c in comps.items():
+                out[k][sl] = self.pipeline.to_genes(c)
+        return out
+
+    def nearest(self, smiles: Sequence[str], k: int = 5) -> list[list[tuple[str, float]]]:
+        """For each SMILES, the ``k`` most similar training compounds as ``(name, tanimoto)``."""
+        return self.pipeline.nearest(list(smiles), k=k)
+
+    # ------------------------------------------------------------------------------------- io
+
+    def save(self, model_dir: str | os.PathLike, overwrite: bool = True) -> Path:
+        """Write the model directory atomically (see :mod:`scperturb_core.checkpoint`)."""
+        from .checkpoint import save
+
+        return save(self, model_dir, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike, genes: Sequence[str] | None = None) -> Predictor:
+        """Read a model directory; :class:`~scperturb_core.checkpoint.ModelDirError` (a ``ValueError``)
+        with one line on a missing, incomplete, corrupt or foreign directory."""
+        from .checkpoint import load
+
+        return load(model_dir, genes)
+
+
+# ----------------------------------------------------------------------------------------- defaults
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock(key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def default_model_dir(data: PerturbData) -> Path:
+    """Where the default models of ``data`` are cached (one folder per dataset content hash)."""
+    return cache_dir("models", data.key or "unkeyed")
+
+
+def default_spec() -> ModelSpec:
+    """The default models: the ensemble of the MLP and the Transformer at default settings."""
+    return ModelSpec()
+
+
+def ensure_default_models(data: PerturbData, on_progress: Callable[[float, str], None] | None = None,
+                          spec: ModelSpec | None = None) -> Predictor:
+    """The default models of ``data``: loaded if cached and valid, else trained on all rows and saved.
+
+    Training happens once per dataset: an in-process lock per dataset serializes sessions of one
+    server, and across processes the model is written to a temporary folder and renamed into place
+    (the first writer wins; a later one loads its result). ``on_progress(fraction, message)``.
+    """
+    from .checkpoint import ModelDirError, load, save
+
+    target = default_model_dir(data)
+    with _lock(str(target)):
+        if (target / "manifest.json").exists():
+            try:
+                return load(target, data.genes)
+            except ModelDirError as exc:
+                log.warning("cached models unusable, retraining: %s", exc)
+        if on_progress is not None:
+            on_progress(0.0, f"training the default models on {data.n_rows} rows x {data.n_genes} genes")
+        pred = train_ensemble(data.obs, data.X, data.genes, spec or default_spec(), on_progress=on_progress)
+        try:
+            save(pred, target, overwrite=False)
+        except FileExistsError:
+            try:
+                return load(target, data.genes)  # another process finished first
+            except ModelDirError:
+                save(pred, target, overwrite=True)
+        return pred
