@@ -362,6 +362,7 @@ def train_ensemble(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec:
     models, histories, val_preds = {}, {}, {}
     for m_i, kind in enumerate(members):
         cfg = spec.mlp if kind == "mlp" else spec.transformer
+        seed_everything(spec.train.seed)  # the initial weights depend on the seed only
         model = build_model(kind, pipe.dims(), cfg)
 
         def epoch_cb(k: str, epoch: int, hist: History, m_i=m_i) -> None:
