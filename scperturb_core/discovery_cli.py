@@ -46,11 +46,14 @@ def _predictor_module():
         raise
 
 
-def _progress(message: str):
-    """A progress callback printing to stderr, whatever arguments it is given."""
-    def report(*args, **kwargs) -> None:
-        shown = " ".join(str(a) for a in args if not callable(a))
-        print(f"{message} {shown}".rstrip(), file=sys.stderr, flush=True)
+def _progress(step: float = 0.1):
+    """``on_progress(fraction, message)`` printing to stderr each time another ``step`` is done."""
+    state = {"next": 0.0}
+
+    def report(fraction: float, message: str = "") -> None:
+        if fraction >= state["next"] or fraction >= 1.0:
+            print(f"[{fraction:4.0%}] {message}", file=sys.stderr, flush=True)
+            state["next"] = (int(fraction / step) + 1) * step
     return report
 
 
@@ -63,11 +66,13 @@ def load_predictor(model_dir: str | None, data=None):
             raise ValueError(f"--model-dir not found: {model_dir!r}")
         try:
             return pm.Predictor.load(path)
-        except (FileNotFoundError, KeyError, OSError) as exc:
+        except (FileNotFoundError, KeyError, OSError) as exc:  # ModelDirError is a ValueError already
             raise ValueError(f"--model-dir {model_dir!r} does not hold trained models ({exc})") from None
     if data is None:
         raise ValueError("give --model-dir, or --data to use the dataset's default models")
-    return pm.ensure_default_models(data, on_progress=None)
+    if not (pm.default_model_dir(data) / "manifest.json").exists():
+        print(f"training the default models of {data.name} once (cached for later runs)...", file=sys.stderr)
+    return pm.ensure_default_models(data, on_progress=_progress())
 
 
 def _split_list(values: list[str] | None) -> list[str]:

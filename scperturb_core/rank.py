@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -62,6 +62,10 @@ class PredictorLike(Protocol):
         genes: the ``g`` output genes, in column order.
         cell_types: cell types the models can predict.
         compounds: the training compounds (columns ``sm_name``, ``SMILES``).
+
+    Optional: a ``weights`` mapping (member name -> ensemble weight, summing to 1). When present and
+    naming exactly the members, the ensemble is taken as the weighted mean of the members (the real
+    predictor's ensemble is affine in its members), so one pass of the models gives both.
     """
 
     genes: tuple[str, ...]
@@ -90,7 +94,8 @@ def predict_with_spread(predictor: PredictorLike, cell_types: Sequence[str], smi
 
     Returns:
         ``(values, spread)``, both float32 ``(n, g)``; ``spread`` = max - min over the members
-        (``|mlp - transformer|`` for two members; 0 with a single member).
+        (``|mlp - transformer|`` for two members; 0 with a single member). ``values`` is
+        ``sum_k weights[k] * member_k`` when the predictor has matching ``weights``, else ``predict()``.
     """
     n = len(cell_types)
     if len(smiles) != n or (names is not None and len(names) != n):
@@ -102,8 +107,13 @@ def predict_with_spread(predictor: PredictorLike, cell_types: Sequence[str], smi
         sl = slice(start, min(start + batch, n))
         cts, smi = list(cell_types[sl]), list(smiles[sl])
         nm = None if names is None else list(names[sl])
-        values[sl] = predictor.predict(cts, smi, nm)
-        members = list(predictor.predict_members(cts, smi, nm).values())
+        by_name = predictor.predict_members(cts, smi, nm)
+        members = list(by_name.values())
+        weights = getattr(predictor, "weights", None)
+        if isinstance(weights, Mapping) and set(weights) == set(by_name):
+            values[sl] = sum(np.float32(weights[k]) * m for k, m in by_name.items())
+        else:
+            values[sl] = predictor.predict(cts, smi, nm)
         if len(members) > 1:
             stack = np.stack(members)
             spread[sl] = stack.max(axis=0) - stack.min(axis=0)

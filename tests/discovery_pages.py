@@ -34,3 +34,39 @@ def fake_models(tiny, monkeypatch):
     yield pred
     ui._predictors.clear()
     ui._cubes.clear()
+
+
+def small_spec():
+    """Small, fast default-model settings for tests (a few epochs, narrow networks)."""
+    from scperturb_core.features import FeatureConfig
+    from scperturb_core.models import MLPConfig, TransformerConfig
+    from scperturb_core.train import ModelSpec, TrainConfig
+
+    return ModelSpec(features=FeatureConfig(n_components=8), mlp=MLPConfig(hidden=32),
+                     transformer=TransformerConfig(d_model=16, ff_dim=32, hidden=32),
+                     train=TrainConfig(epochs=6, patience=3))
+
+
+@pytest.fixture(scope="session")
+def real_models(tiny_parquet):
+    """Real default models of the tiny parquet, trained once (small settings) into the session's test
+    cache, so the pages' ``ensure_default_models`` loads them from disk instead of training.
+    Returns ``(data, predictor, model_dir)``."""
+    from scperturb_core.data import load_dataset
+    from scperturb_core.predictor import default_model_dir, ensure_default_models
+
+    data = load_dataset(str(tiny_parquet))
+    pred = ensure_default_models(data, spec=small_spec())
+    return data, pred, default_model_dir(data)
+
+
+@pytest.fixture()
+def page_real_models(real_models):
+    """The pages use the real (small) default models; the in-memory registries start empty."""
+    import pages.predictor_ui as ui
+
+    ui._predictors.clear()
+    ui._cubes.clear()
+    yield real_models
+    ui._predictors.clear()
+    ui._cubes.clear()

@@ -7,6 +7,7 @@ import pytest
 from scperturb_core import discovery_cli
 from scperturb_core.cli import main
 from scperturb_core.rank import build_cube, rank_compounds
+from tests.discovery_pages import real_models  # noqa: F401  (fixture)
 from tests.fake_predictor import FakePredictor
 
 
@@ -100,3 +101,44 @@ def test_predict_smiles_csv_without_smiles_column(fake, tmp_path, capsys):
     src.write_text("name,structure\na,CCO\n")
     assert main(["predict-smiles", "--smiles-file", str(src), "--out", str(tmp_path / "o.csv")]) == 2
     assert capsys.readouterr().err == "error: no SMILES column in the SMILES file; its columns are: 'name', 'structure'\n"
+
+
+def test_rank_and_predict_with_a_real_model_dir(real_models, tiny_parquet, tmp_path, capsys):
+    from scperturb_core.predictor import Predictor
+
+    data, _, model_dir = real_models
+    pred = Predictor.load(model_dir)
+    out = tmp_path / "rank.csv"
+    assert main(["rank", "--model-dir", str(model_dir), "--data", str(tiny_parquet), "--genes", "CD69",
+                 "--top", "0", "--out", str(out)]) == 0
+    got = pd.read_csv(out)
+    expected = rank_compounds(build_cube(data, pred), "CD69", "B cells")
+    assert got["sm_name"].tolist() == expected["sm_name"].tolist()
+    assert set(got["source"]) == {"measured", "predicted"}
+    preds = tmp_path / "pred.csv"
+    assert main(["predict-smiles", "--model-dir", str(model_dir), "--smiles", "CCO", "C(", "c1ccccc1O",
+                 "--out", str(preds)]) == 0
+    table = pd.read_csv(preds)
+    assert table.shape == (2 * len(pred.cell_types), 6 + len(pred.genes))
+    assert "invalid: row 2" in capsys.readouterr().err
+
+
+def test_rank_with_the_default_models_of_the_data(real_models, tiny_parquet, capsys):
+    """Without --model-dir the dataset's cached default models are used (nothing is trained here)."""
+    assert main(["rank", "--data", str(tiny_parquet), "--genes", "CD69", "--top", "3"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 4
+
+
+def test_rank_model_dir_of_another_dataset(real_models, capsys):
+    _, _, model_dir = real_models
+    assert main(["rank", "--model-dir", str(model_dir), "--data", "demo", "--genes", "CD69"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --data 'demo' does not fit the model: the model predicts 64 genes but the data has 18211")
+
+
+def test_progress_printer_is_throttled(capsys):
+    report = discovery_cli._progress(step=0.25)
+    for i in range(101):
+        report(i / 100, "training")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["[  0%] training", "[ 25%] training", "[ 50%] training", "[ 75%] training", "[100%] training"]

@@ -5,7 +5,7 @@ import numpy as np
 
 from pages.common import Keys
 from scperturb_core.discovery import predict_smiles
-from tests.discovery_pages import fake_models, page  # noqa: F401  (fixture)
+from tests.discovery_pages import fake_models, page, page_real_models, real_models  # noqa: F401  (fixtures)
 
 MIXED = "CCO ethanol\nC1CC broken\nc1ccccc1O phenol\n"
 
@@ -65,3 +65,25 @@ def test_predict_empty_input(tiny_parquet, fake_models):
     at.button[0].click().run()
     assert not at.exception
     assert at.error[0].value.startswith("no molecules given")
+
+
+def test_predict_with_real_models(tiny_parquet, page_real_models):
+    """Real (small) default models loaded from the cache; the page's numbers are the core's."""
+    from scperturb_core.predictor import Predictor
+
+    _, _, model_dir = page_real_models
+    pred = Predictor.load(model_dir)
+    at = page("pages/predict.py", tiny_parquet, **{Keys.PREDICT_TEXT: MIXED}).run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert not at.error
+    summary = _summary(at)
+    assert summary["ok"].tolist() == [True, False, True]
+    expected = predict_smiles(pred, MIXED)
+    ct = at.selectbox(key=Keys.PREDICT_CELL_TYPE).value
+    gi = pred.genes.index("CD69")
+    np.testing.assert_allclose(summary["CD69"].to_numpy()[[0, 2]], expected.values[:, expected.cell_types.index(ct), gi],
+                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(summary["max_tanimoto"].to_numpy()[[0, 2]],
+                               expected.table["max_tanimoto"].to_numpy()[[0, 2]])
+    assert len(at.get("image")) >= 2  # the molecule and its nearest training compounds

@@ -1,9 +1,11 @@
 """Rank page under AppTest (tiny dataset, fake predictor)."""
 from __future__ import annotations
 
+import numpy as np
+
 from pages.common import Keys
 from scperturb_core.rank import build_cube, rank_compounds, reversal_scores
-from tests.discovery_pages import fake_models, page  # noqa: F401  (fixture)
+from tests.discovery_pages import fake_models, page, page_real_models, real_models  # noqa: F401  (fixtures)
 
 
 def _table(at):
@@ -70,3 +72,20 @@ def test_rank_without_models_falls_back_to_measured(tiny_parquet, monkeypatch):
     assert set(_table(at)["source"]) == {"measured"}
     ui._predictors.clear()
     ui._cubes.clear()
+
+
+def test_rank_with_real_models(tiny_parquet, page_real_models):
+    """The page trains nothing: it loads the cached default models and ranks exactly like the core."""
+    from scperturb_core.predictor import Predictor
+
+    data, _, model_dir = page_real_models
+    pred = Predictor.load(model_dir)  # what the page loads
+    at = page("pages/rank.py", tiny_parquet).run()
+    assert not at.exception, at.exception
+    assert not at.error
+    table = _table(at)
+    expected = rank_compounds(build_cube(data, pred), "CD69", "B cells")
+    assert table["sm_name"].tolist() == expected["sm_name"].tolist()
+    np.testing.assert_allclose(table["score"], expected["score"], rtol=1e-5, atol=1e-6)
+    assert set(table["source"]) == {"measured", "predicted"}
+    assert (table.loc[table["source"] == "predicted", "uncertainty"] > 0).all()
