@@ -11,6 +11,7 @@ from scperturb_core.rank import (
     MEASURED, PREDICTED, ValueCube, build_cube, connectivity, enrichment_score, rank_compounds, reversal_scores,
     target_score,
 )
+from tests.discovery_pages import real_models  # noqa: F401  (fixture)
 from tests.fake_predictor import FakePredictor
 
 B, NK = "B cells", "NK cells"
@@ -197,3 +198,16 @@ def test_predict_with_spread_batches_and_single_member(tiny):
     assert predict_with_spread(pred, cts, smi)[1].max() == 0.0
     with pytest.raises(ValueError, match="3 cell types but 2 SMILES"):
         predict_with_spread(pred, cts, smi[:2])
+
+
+def test_weighted_members_equal_the_real_ensemble(real_models):
+    """The one-pass ensemble (weighted members) is the real Predictor.predict, and spread = |mlp - transformer|."""
+    from scperturb_core.rank import predict_with_spread
+
+    _, pred, _ = real_models
+    cts = ["B cells", "Myeloid cells", "NK cells"]
+    smi = ["CC(=O)Oc1ccccc1C(=O)O", pred.compounds[SMILES].iloc[0], "c1ccccc1O"]
+    values, spread = predict_with_spread(pred, cts, smi)
+    np.testing.assert_allclose(values, pred.predict(cts, smi), rtol=1e-4, atol=1e-5)
+    members = pred.predict_members(cts, smi)
+    np.testing.assert_allclose(spread, np.abs(members["mlp"] - members["transformer"]), rtol=1e-5, atol=1e-6)
