@@ -17,6 +17,9 @@ PAGES = {
         st.Page("pages/rank.py", title="Rank compounds", icon=":material/format_list_numbered:"),
         st.Page("pages/predict.py", title="Predict new molecules", icon=":material/science:"),
     ],
+    "Models": [
+        st.Page("pages/training.py", title="Train models", icon=":material/model_training:"),
+    ],
 }
 
 nav = st.navigation(PAGES)

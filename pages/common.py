@@ -53,6 +53,19 @@ class Keys:
     PREDICT_CELL_TYPE = "predict_cell_type"
     PREDICT_MOLECULE = "predict_molecule"
     TRAIN_MODELS = "train_models"
+    # training page
+    TRAIN_EPOCHS = "train_epochs"
+    TRAIN_HIDDEN = "train_hidden"
+    TRAIN_LR = "train_lr"
+    TRAIN_COMPONENTS = "train_components"
+    TRAIN_TASK = "train_task"
+    TRAIN_RESULT = "train_result"  # (dataset key, TrainingRun) of the last run in this session
+    TRAIN_SAVE_NAME = "train_save_name"
+    TRAIN_LOAD_DIR = "train_load_dir"
+    TRAIN_LOADED = "train_loaded"  # (path, Predictor) loaded on the Saved models tab
+    TRAIN_PENDING = "train_pending"  # set by the button callbacks; consumed by the page
+    TRAIN_SAVE_PENDING = "train_save_pending"
+    TRAIN_LOAD_PENDING = "train_load_pending"
 
 
 SOURCE_DEMO = "Demo (simulated values)"

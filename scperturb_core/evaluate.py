@@ -24,6 +24,8 @@ from .splits import leave_one_cell_type_out
 log = logging.getLogger(__name__)
 
 ENSEMBLE = "ensemble"
+#: the readout alone (the closed-form part both networks build on), reported for transparency
+READOUT = "readout (ridge)"
 #: the name of the id_map task
 ID_MAP_TASK = "id_map (held-out truth)"
 
@@ -74,33 +76,54 @@ def _score(task: Task, method: str, pred: np.ndarray, seconds: float, **extra) -
             **extra}
 
 
-def run_task(task: Task, genes: Sequence[str], spec=None, models: bool = True,
-             on_progress: Callable[[float, str], None] | None = None) -> list[dict]:
-    """Score every baseline and (with ``models``) the networks of ``spec`` and their ensemble on ``task``."""
+def _query_lists(task: Task) -> tuple[list[str], list[str], list[str]]:
+    q = task.queries
+    return q[CELL_TYPE].tolist(), q[SMILES].tolist(), q[SM_NAME].tolist()
+
+
+def score_baselines(task: Task, genes: Sequence[str]) -> list[dict]:
+    """Fit every baseline on the task's training rows and score it on its queries."""
     rows = []
-    cts, smiles, names = task.queries[CELL_TYPE].tolist(), task.queries[SMILES].tolist(), task.queries[SM_NAME].tolist()
+    cts, smiles, names = _query_lists(task)
     for base in all_baselines():
         t0 = time.perf_counter()
         pred = base.fit(task.obs, task.X, genes).predict(cts, smiles, names)
         rows.append(_score(task, base.name, pred, time.perf_counter() - t0, family="baseline"))
+    return rows
+
+
+def score_predictor(task: Task, predictor) -> list[dict]:
+    """Score each member of a predictor trained on the task's rows, their ensemble and the readout.
+
+    ``seconds`` is the training time (features + that member; the ensemble: features + all members).
+    """
+    cts, smiles, names = _query_lists(task)
+    rows = []
+    members = predictor.predict_members(cts, smiles, names)
+    feat_s = float(predictor.info.get("feature_seconds", 0.0))
+    for kind, pred in members.items():
+        hist = predictor.histories.get(kind)
+        rows.append(_score(task, kind, pred, feat_s + (hist.seconds if hist else 0.0), family="model",
+                           epochs=len(hist.train_loss) if hist else None))
+    if len(members) > 1:
+        pred = predictor.predict(cts, smiles, names)
+        total = feat_s + sum(h.seconds for h in predictor.histories.values())
+        rows.append(_score(task, ENSEMBLE, pred, total, family="model", weights=dict(predictor.weights)))
+    readout = predictor.pipeline.transform(cts, smiles, names).base
+    rows.append(_score(task, READOUT, predictor.pipeline.to_genes(readout), feat_s, family="component"))
+    return rows
+
+
+def run_task(task: Task, genes: Sequence[str], spec=None, models: bool = True,
+             on_progress: Callable[[float, str], None] | None = None, on_epoch=None) -> list[dict]:
+    """Score every baseline and (with ``models``) the networks of ``spec`` and their ensemble on ``task``."""
+    rows = score_baselines(task, genes)
     if models:
         from .train import ModelSpec, train_ensemble
 
-        t0 = time.perf_counter()
-        predictor = train_ensemble(task.obs, task.X, genes, spec or ModelSpec(), on_progress=on_progress)
-        total = time.perf_counter() - t0
-        members = predictor.predict_members(cts, smiles, names)
-        feat_s = predictor.info.get("feature_seconds", 0.0)
-        for kind, pred in members.items():
-            rows.append(_score(task, kind, pred, feat_s + predictor.histories[kind].seconds, family="model",
-                               epochs=len(predictor.histories[kind].train_loss)))
-        if len(members) > 1:
-            t1 = time.perf_counter()
-            pred = predictor.predict(cts, smiles, names)
-            rows.append(_score(task, ENSEMBLE, pred, total + time.perf_counter() - t1, family="model",
-                               weights=predictor.weights))
-        readout = predictor.pipeline.transform(cts, smiles, names).base
-        rows.append(_score(task, "readout (ridge)", predictor.pipeline.to_genes(readout), feat_s, family="component"))
+        predictor = train_ensemble(task.obs, task.X, genes, spec or ModelSpec(), on_progress=on_progress,
+                                   on_epoch=on_epoch)
+        rows.extend(score_predictor(task, predictor))
     return rows
 
 
@@ -141,3 +164,32 @@ def summary(results: pd.DataFrame) -> pd.DataFrame:
     table["train s (mean)"] = secs.reindex(table.index)
     table.index.name = "method"
     return table
+
+
+def default_model_table(data: PerturbData, predictor) -> pd.DataFrame:
+    """The seed's Table 2 for models trained on all rows of ``data``, with the baselines beside them.
+
+    Columns: ``validation`` -- MRRMSE on the rows held out of the networks' training (baselines are
+    fitted on the other rows); ``test (id_map truth)`` -- MRRMSE on the id_map rows when their values
+    are known (the demo). One row per method.
+    """
+    from .train import internal_split
+
+    table: dict[str, dict[str, float]] = {}
+    spec = predictor.spec
+    val_idx = internal_split(data.obs.reset_index(drop=True), spec.train.val_fraction, spec.train.seed)
+    if len(val_idx) and len(val_idx) < data.n_rows:
+        rest = np.setdiff1d(np.arange(data.n_rows), val_idx)
+        q = data.obs.iloc[val_idx][[CELL_TYPE, SM_NAME, SMILES]].reset_index(drop=True)
+        task = Task("validation", data.obs.iloc[rest].reset_index(drop=True), data.X[rest], q, data.X[val_idx], "fold")
+        for row in score_baselines(task, data.genes):
+            table.setdefault(row["method"], {})["validation"] = row["mrrmse"]
+    for name, value in predictor.info.get("val_mrrmse", {}).items():
+        table.setdefault(name, {})["validation"] = value
+    idm = [t for t in tasks_for(data, folds=0, id_map=True)]
+    if idm:
+        for row in score_baselines(idm[0], data.genes) + score_predictor(idm[0], predictor):
+            table.setdefault(row["method"], {})["test (id_map truth)"] = row["mrrmse"]
+    out = pd.DataFrame.from_dict(table, orient="index")
+    out.index.name = "method"
+    return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -27,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: most pairs featurized and predicted at once (bounds memory: rows x genes float32)
 PREDICT_CHUNK = 2048
+#: the cache sub-folder of user-named models
+SAVED = "saved"
 
 
 class Predictor:
@@ -147,6 +150,26 @@ def _lock(key: str) -> threading.Lock:
 def default_model_dir(data: PerturbData) -> Path:
     """Where the default models of ``data`` are cached (one folder per dataset content hash)."""
     return cache_dir("models", data.key or "unkeyed")
+
+
+_NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$")
+
+
+def saved_model_dir(name: str) -> Path:
+    """The cache folder of a user-named model (letters, digits, ``_ . -``; at most 60 characters)."""
+    if not isinstance(name, str) or not _NAME_OK.match(name) or ".." in name:
+        raise ValueError(f"invalid model name {name!r}: use letters, digits, '_', '.' or '-' (at most 60)")
+    return cache_dir("models", SAVED) / name
+
+
+def list_model_dirs() -> list[Path]:
+    """Model folders in the cache (default models per dataset, then saved ones), newest first."""
+    root = cache_dir("models")
+    found = [p for p in root.iterdir() if p.is_dir() and (p / "manifest.json").is_file()]
+    saved = root / SAVED
+    if saved.is_dir():
+        found += [p for p in saved.iterdir() if p.is_dir() and (p / "manifest.json").is_file()]
+    return sorted(found, key=lambda p: (p / "manifest.json").stat().st_mtime, reverse=True)
 
 
 def default_spec() -> ModelSpec:

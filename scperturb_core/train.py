@@ -383,7 +383,11 @@ def train_ensemble(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec:
             "train_seconds": {k: round(h.seconds, 3) for k, h in histories.items()},
             "readout_alpha": pipe.readout_alpha}
     if val_part is not None:
-        info["val_mrrmse"] = {k: float(np.mean(np.sqrt((np.sum((p - val_part.targets) ** 2, axis=1)
-                                                        + val_part.residual) / val_part.n_genes)))
-                              for k, p in val_preds.items()}
+        def score(c: np.ndarray) -> float:
+            return float(np.mean(np.sqrt((np.sum((c - val_part.targets) ** 2, axis=1) + val_part.residual)
+                                         / val_part.n_genes)))
+        info["val_mrrmse"] = {k: score(p) for k, p in val_preds.items()}
+        if len(val_preds) > 1:
+            info["val_mrrmse"]["ensemble"] = score(sum(weights[k] * p for k, p in val_preds.items()))
+        info["val_mrrmse"]["readout (ridge)"] = score(val_part.features.base)
     return Predictor(pipe, models, weights, spec, histories, info)

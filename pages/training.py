@@ -1,0 +1,257 @@
+"""Train models: the default models of the dataset, your own training run beside the baselines, saved models."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from pages.common import Keys, require_data, simulated_badge
+from scperturb_core.baselines import BASELINE_NAMES
+from scperturb_core.checkpoint import ModelDirError
+from scperturb_core.data import PerturbData
+from scperturb_core.evaluate import (READOUT, Task, default_model_table, score_baselines, score_predictor,
+                                     tasks_for)
+from scperturb_core.features import FeatureConfig
+from scperturb_core.models import MLPConfig, TransformerConfig
+from scperturb_core.predictor import (Predictor, default_model_dir, ensure_default_models, list_model_dirs,
+                                      saved_model_dir)
+from scperturb_core.train import MODEL_CHOICES, History, ModelSpec, TrainConfig, train_ensemble
+
+COLORS = {"mlp": "#2a6f97", "transformer": "#e76f51"}
+HIDDEN_CHOICES = (32, 64, 128, 256, 512)
+LR_CHOICES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+#: redraw the live loss curves at most this often (seconds)
+REDRAW_S = 0.5
+
+
+@dataclass
+class TrainingRun:
+    """One training run of this session: what was trained, where it was scored, the results."""
+
+    task: str
+    spec: ModelSpec
+    predictor: Predictor
+    results: pd.DataFrame
+
+
+def loss_figure(histories: dict[str, History], height: int = 320) -> go.Figure:
+    """Train (dashed) and validation (solid) MRRMSE per epoch, one colour per model (the seed's Figure 10)."""
+    fig = go.Figure()
+    for kind, hist in histories.items():
+        epochs = list(range(1, len(hist.train_loss) + 1))
+        color = COLORS.get(kind, "#555")
+        fig.add_scatter(x=epochs, y=hist.train_loss, name=f"{kind} train", mode="lines",
+                        line=dict(color=color, dash="dash"))
+        if any(not math.isnan(v) for v in hist.val_loss):
+            fig.add_scatter(x=epochs, y=hist.val_loss, name=f"{kind} validation", mode="lines",
+                            line=dict(color=color))
+            if hist.best_epoch:
+                fig.add_scatter(x=[hist.best_epoch], y=[hist.val_loss[hist.best_epoch - 1]], mode="markers",
+                                marker=dict(color=color, size=9, symbol="star"), name=f"{kind} best epoch")
+    fig.update_layout(height=height, margin=dict(t=10, b=10), xaxis_title="epoch", yaxis_title="loss (MRRMSE)",
+                      legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def _score_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Add each column's ratio to the best baseline (lower is better everywhere)."""
+    out = table.copy()
+    baselines = [m for m in out.index if m in BASELINE_NAMES]
+    for col in table.columns:
+        best = out.loc[baselines, col].min() if baselines else float("nan")
+        out[f"{col} / best baseline"] = out[col] / best
+    return out
+
+
+def _request(key: str) -> None:
+    """Button callback: remember the request in the session (it survives an extra rerun)."""
+    st.session_state[key] = True
+
+
+def _progress(bar):
+    def report(fraction: float, message: str) -> None:
+        bar.progress(min(max(float(fraction), 0.0), 1.0), text=message)
+    return report
+
+
+def _live_curves(placeholder):
+    """An ``on_epoch`` callback redrawing the loss curves of all models trained so far."""
+    state: dict = {"hist": {}, "drawn": 0.0}
+
+    def on_epoch(kind: str, epoch: int, hist: History) -> None:
+        state["hist"][kind] = hist
+        now = time.monotonic()
+        if now - state["drawn"] >= REDRAW_S:
+            state["drawn"] = now
+            placeholder.plotly_chart(loss_figure(state["hist"]), width="stretch", key=f"live-{kind}-{epoch}")
+    return on_epoch
+
+
+@st.cache_resource(show_spinner=False, max_entries=2)
+def _default_models(key: str, _data: PerturbData) -> Predictor:
+    """The default models of a dataset, loaded (or trained) once per server process."""
+    return ensure_default_models(_data)
+
+
+# ----------------------------------------------------------------------------------------- sections
+
+
+def default_models_section(data: PerturbData) -> None:
+    st.caption("The ensemble of the MLP and the Transformer at default settings, trained on every training row "
+               "of the active dataset. It is trained once, on first use, and cached on disk; the Rank and Predict "
+               "pages use it.")
+    try:
+        target = default_model_dir(data)
+        if (target / "manifest.json").exists():
+            with st.spinner("Loading the default models..."):
+                pred = _default_models(data.key, data)
+        else:
+            with st.status("Training the default models (first use of this dataset)...", expanded=True) as status:
+                bar = st.progress(0.0, text="starting")
+                pred = ensure_default_models(data, on_progress=_progress(bar))
+                status.update(label="Default models trained and cached", state="complete", expanded=False)
+    except ValueError as exc:
+        st.error(f"Default models unavailable: {str(exc).splitlines()[0]}", icon=":material/error:")
+        return
+    info = pred.info
+    cols = st.columns(4)
+    cols[0].metric("Training rows", f"{info.get('n_rows', data.n_rows):,}")
+    cols[1].metric("Validation rows", f"{info.get('n_val_rows', 0):,}")
+    cols[2].metric("Ensemble weights", " / ".join(f"{k} {w:.2f}" for k, w in pred.weights.items()))
+    seconds = info.get("feature_seconds", 0.0) + sum(info.get("train_seconds", {}).values())
+    cols[3].metric("Training time", f"{seconds:.1f} s")
+    st.plotly_chart(loss_figure(pred.histories), width="stretch", key="default-curves")
+    try:
+        table = default_model_table(data, pred)
+    except ValueError as exc:
+        st.error(str(exc).splitlines()[0], icon=":material/error:")
+        return
+    st.markdown("**MRRMSE** (lower is better; the seed's Table 2 with the baselines beside the models)")
+    st.dataframe(_score_table(table).style.format("{:.4f}"), width="stretch")
+    st.caption(f"Validation: rows held out of the networks' gradient steps. {READOUT!r} is the closed-form "
+               "per-cell-type map both networks build on. Saved in the cache folder for this dataset.")
+
+
+def train_section(data: PerturbData) -> None:
+    try:
+        tasks = tasks_for(data)
+    except ValueError as exc:
+        st.error(str(exc).splitlines()[0], icon=":material/error:")
+        return
+    names = [t.name for t in tasks]
+    st.session_state.setdefault(Keys.TRAIN_MODELS, "ensemble")
+    st.session_state.setdefault(Keys.TRAIN_EPOCHS, TrainConfig().epochs)
+    st.session_state.setdefault(Keys.TRAIN_HIDDEN, MLPConfig().hidden)
+    st.session_state.setdefault(Keys.TRAIN_LR, TrainConfig().lr)
+    st.session_state.setdefault(Keys.TRAIN_COMPONENTS, FeatureConfig().n_components)
+    if st.session_state.get(Keys.TRAIN_TASK) not in names:
+        st.session_state[Keys.TRAIN_TASK] = names[-1]
+    c1, c2, c3 = st.columns(3)
+    model = c1.selectbox("Model", MODEL_CHOICES, key=Keys.TRAIN_MODELS)
+    epochs = c2.number_input("Most epochs", min_value=1, max_value=2000, step=10, key=Keys.TRAIN_EPOCHS,
+                             help="Training stops early when the validation loss stops improving.")
+    components = c3.number_input("Gene components (k)", min_value=2, max_value=512, step=8,
+                                 key=Keys.TRAIN_COMPONENTS, help="Size of the low-rank output basis.")
+    c4, c5, c6 = st.columns(3)
+    hidden = c4.select_slider("Hidden width", HIDDEN_CHOICES, key=Keys.TRAIN_HIDDEN)
+    lr = c5.select_slider("Learning rate", LR_CHOICES, key=Keys.TRAIN_LR, format_func=lambda v: f"{v:g}")
+    task_name = c6.selectbox("Score on", names, key=Keys.TRAIN_TASK,
+                             help="A held-out cell type (its non-shared compounds leave the training rows), "
+                                  "or the id_map rows when their values are known.")
+    st.button("Train", type="primary", icon=":material/model_training:", on_click=_request, args=(Keys.TRAIN_PENDING,))
+    if st.session_state.pop(Keys.TRAIN_PENDING, False):
+        task = tasks[names.index(task_name)]
+        spec = ModelSpec(model=model, features=FeatureConfig(n_components=int(components)),
+                         mlp=MLPConfig(hidden=int(hidden)),
+                         transformer=replace(TransformerConfig(), hidden=int(hidden)),
+                         train=TrainConfig(epochs=int(epochs), lr=float(lr), patience=min(40, int(epochs))))
+        _run(data, task, spec)
+    run = st.session_state.get(Keys.TRAIN_RESULT)
+    if run is not None and run[0] == data.key:
+        _show_run(run[1])
+
+
+def _run(data: PerturbData, task: Task, spec: ModelSpec) -> None:
+    with st.status(f"Training {spec.model} on {len(task.obs)} rows; scoring on {task.name}...",
+                   expanded=True) as status:
+        bar = st.progress(0.0, text="starting")
+        curves = st.empty()
+        try:
+            pred = train_ensemble(task.obs, task.X, data.genes, spec, on_progress=_progress(bar),
+                                  on_epoch=_live_curves(curves))
+            rows = score_baselines(task, data.genes) + score_predictor(task, pred)
+        except ValueError as exc:
+            status.update(label="Training failed", state="error")
+            st.error(str(exc).splitlines()[0], icon=":material/error:")
+            return
+        curves.empty()
+        status.update(label=f"Trained {spec.model}; scored on {task.name}", state="complete", expanded=False)
+    st.session_state[Keys.TRAIN_RESULT] = (data.key, TrainingRun(task.name, spec, pred, pd.DataFrame(rows)))
+
+
+def _show_run(run: TrainingRun) -> None:
+    st.plotly_chart(loss_figure(run.predictor.histories), width="stretch", key="run-curves")
+    res = run.results.set_index("method")
+    table = pd.DataFrame({f"MRRMSE ({run.task})": res["mrrmse"], "row-wise Pearson": res["pearson"],
+                          "train s": res["seconds"]})
+    best = res.loc[res["family"] == "baseline", "mrrmse"].min()
+    table.insert(1, "/ best baseline", res["mrrmse"] / best)
+    st.markdown(f"**Scores on {run.task}** ({int(res['rows'].iloc[0])} rows; models trained without them)")
+    st.dataframe(table.style.format("{:.4f}"), width="stretch")
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    name = c1.text_input("Save these models as", key=Keys.TRAIN_SAVE_NAME, placeholder="my-model")
+    c2.button("Save", icon=":material/save:", on_click=_request, args=(Keys.TRAIN_SAVE_PENDING,))
+    if st.session_state.pop(Keys.TRAIN_SAVE_PENDING, False):
+        try:
+            path = run.predictor.save(saved_model_dir(name.strip()))
+        except ValueError as exc:
+            st.error(str(exc).splitlines()[0], icon=":material/error:")
+        else:
+            st.success(f"Saved as {path.name!r}; load it on the Saved models tab.")
+
+
+def saved_section(data: PerturbData) -> None:
+    dirs = list_model_dirs()
+    if not dirs:
+        st.info("No saved models yet.")
+        return
+    labels = {str(p): (f"default models of dataset {p.name}" if p.parent.name == "models" else p.name) for p in dirs}
+    choice = st.selectbox("Model folder", list(labels), format_func=lambda p: labels[p], key=Keys.TRAIN_LOAD_DIR)
+    st.button("Load", icon=":material/folder_open:", on_click=_request, args=(Keys.TRAIN_LOAD_PENDING,))
+    if st.session_state.pop(Keys.TRAIN_LOAD_PENDING, False):
+        try:
+            st.session_state[Keys.TRAIN_LOADED] = (choice, Predictor.load(choice))
+        except ModelDirError as exc:
+            st.session_state.pop(Keys.TRAIN_LOADED, None)
+            st.error(str(exc).splitlines()[0], icon=":material/error:")
+    loaded = st.session_state.get(Keys.TRAIN_LOADED)
+    if loaded is None:
+        return
+    path, pred = loaded
+    st.write(f"**{labels.get(path, path)}**: {', '.join(pred.members)}; {len(pred.genes):,} genes, "
+             f"{len(pred.cell_types)} cell types, {len(pred.compounds)} training compounds; weights "
+             + ", ".join(f"{k} {w:.2f}" for k, w in pred.weights.items()))
+    if pred.genes != data.genes:
+        st.warning("This model was trained on a different gene list than the active dataset.")
+    st.plotly_chart(loss_figure(pred.histories), width="stretch", key="loaded-curves")
+    val = pred.info.get("val_mrrmse")
+    if val:
+        st.dataframe(pd.DataFrame({"validation MRRMSE": val}).style.format("{:.4f}"), width="stretch")
+
+
+# ----------------------------------------------------------------------------------------- page
+
+st.title("Train models")
+data = require_data()
+simulated_badge(data)
+tab_default, tab_train, tab_saved = st.tabs(["Default models", "Train & compare", "Saved models"])
+with tab_default:
+    default_models_section(data)
+with tab_train:
+    train_section(data)
+with tab_saved:
+    saved_section(data)
