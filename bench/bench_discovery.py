@@ -37,17 +37,29 @@ def _time(fn, repeat: int) -> float:
 
 
 def _new_smiles(data, n: int = 100) -> list[str]:
-    """``n`` molecules the screen never measured: each compound's SMILES with a methyl or a chlorine
-    appended (valid, new, near the training set), then a few small drug-like molecules."""
-    base = data.compounds[SMILES].tolist()
-    out = []
-    for i, smi in enumerate(base):
-        out.append(f"{smi}C" if i % 2 == 0 else f"{smi}Cl")
+    """``n`` valid molecules the screen never measured: training compounds with a methyl or a chlorine
+    added on the first carbon that carries a hydrogen (new, but near the training set)."""
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    out: list[str] = []
+    for i, smi in enumerate(data.compounds[SMILES].tolist() * 2):
+        mol = Chem.MolFromSmiles(smi)
+        if mol is None:
+            continue
+        sites = [a.GetIdx() for a in mol.GetAtoms() if a.GetSymbol() == "C" and a.GetTotalNumHs() > 0]
+        if not sites:
+            continue
+        rw = Chem.RWMol(mol)
+        new = rw.AddAtom(Chem.Atom(6 if i % 2 == 0 else 17))
+        rw.AddBond(sites[(i // len(data.compounds)) % len(sites)], new, Chem.BondType.SINGLE)
+        try:
+            Chem.SanitizeMol(rw)
+        except (ValueError, RuntimeError):
+            continue
+        out.append(Chem.MolToSmiles(rw))
         if len(out) == n:
             break
-    extra = ["CC(C)Cc1ccc(cc1)C(C)C(=O)O", "CC(=O)Nc1ccc(O)cc1", "CN1CCC[C@H]1c1cccnc1", "OC(=O)c1ccccc1O"]
-    while len(out) < n:
-        out.append(extra[len(out) % len(extra)])
     return out
 
 
@@ -56,13 +68,14 @@ def main() -> int:
     ap.add_argument("--data", default=DEMO)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
+    from scperturb_core.discovery_cli import _progress
     from scperturb_core.predictor import ensure_default_models
 
     data = load_dataset(args.data)
     print(f"dataset: {data.name}: {data.n_rows} rows x {data.n_genes} genes, {len(data.compounds)} compounds, "
           f"{len(data.cell_types)} cell types")
     t0 = time.perf_counter()
-    predictor = ensure_default_models(data)
+    predictor = ensure_default_models(data, on_progress=_progress())
     print(f"models ready (load, or train on first use): {time.perf_counter() - t0:.2f} s")
     t0 = time.perf_counter()
     cube = build_cube(data, predictor)

@@ -150,8 +150,8 @@ class ValueCube:
     source: np.ndarray
     row: np.ndarray
     key: str = ""
-    _ranks: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
-    _ranked: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _sorted: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    _is_sorted: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -217,23 +217,26 @@ class ValueCube:
     def ranks(self, src: int, rows: np.ndarray, gene_idx: np.ndarray) -> np.ndarray:
         """``(len(rows), k)`` 1-based descending ranks of genes ``gene_idx`` within whole profiles.
 
-        Rank 1 is the most up-regulated gene of the profile. Ranks are computed per profile on first
-        use (a full sort) and cached.
+        ``rank = 1 + number of genes of the profile with a strictly larger value`` (rank 1 = the most
+        up-regulated gene; tied values share a rank). Each profile is sorted once, on first use, and
+        the sorted copy is cached.
         """
         base = self.measured if src == MEASURED else self.predicted
+        rows = np.asarray(rows, dtype=np.int64)
         with self._lock:
-            if src not in self._ranks:
-                dtype = np.int16 if base.shape[1] < np.iinfo(np.int16).max else np.int32
-                self._ranks[src] = np.zeros(base.shape, dtype=dtype)
-                self._ranked[src] = np.zeros(base.shape[0], dtype=bool)
-            todo = np.unique(rows[~self._ranked[src][rows]])
+            if src not in self._sorted:
+                self._sorted[src] = np.zeros(base.shape, dtype=np.float32)
+                self._is_sorted[src] = np.zeros(base.shape[0], dtype=bool)
+            todo = np.unique(rows[~self._is_sorted[src][rows]])
             if len(todo):
-                order = np.argsort(-base[todo], axis=1, kind="stable")
-                r = np.empty_like(order)
-                np.put_along_axis(r, order, np.arange(1, base.shape[1] + 1)[None, :], axis=1)
-                self._ranks[src][todo] = r
-                self._ranked[src][todo] = True
-        return self._ranks[src][np.ix_(rows, gene_idx)].astype(np.int64)
+                self._sorted[src][todo] = np.sort(base[todo], axis=1)
+                self._is_sorted[src][todo] = True
+        n = base.shape[1]
+        values = base[np.ix_(rows, gene_idx)]
+        out = np.empty(values.shape, dtype=np.int64)
+        for i, r in enumerate(rows):
+            out[i] = n - np.searchsorted(self._sorted[src][r], values[i], side="right") + 1
+        return out
 
 
 def build_cube(data: PerturbData, predictor: PredictorLike | None = None, *,
@@ -409,7 +412,8 @@ def enrichment_score(ranks: np.ndarray, weights: np.ndarray, n_genes: int) -> np
     positive when the set sits at the top (up-regulated), negative at the bottom. Range ``[-1, 1]``.
 
     Args:
-        ranks: ``(p, t)`` 1-based ranks of the set genes within each of ``p`` profiles.
+        ranks: ``(p, t)`` 1-based ranks of the set genes within each of ``p`` profiles (tied ranks are
+            spread over consecutive positions).
         weights: ``(p, t)`` non-negative weights (``|value|``); all-zero rows fall back to equal weights.
         n_genes: ``n``, the profile length.
 
@@ -421,6 +425,9 @@ def enrichment_score(ranks: np.ndarray, weights: np.ndarray, n_genes: int) -> np
         return np.zeros(p)
     order = np.argsort(ranks, axis=1, kind="stable")
     r = np.take_along_axis(ranks, order, axis=1).astype(np.float64)
+    # tied set genes share a rank: order them one after another (misses above hit j never decrease)
+    steps = np.arange(1, t + 1)[None, :]
+    r = np.maximum.accumulate(r - steps, axis=1) + steps
     w = np.take_along_axis(np.abs(weights), order, axis=1).astype(np.float64)
     total = w.sum(axis=1, keepdims=True)
     w = np.where(total > 0, w, 1.0)

@@ -211,3 +211,12 @@ def test_weighted_members_equal_the_real_ensemble(real_models):
     np.testing.assert_allclose(values, pred.predict(cts, smi), rtol=1e-4, atol=1e-5)
     members = pred.predict_members(cts, smi)
     np.testing.assert_allclose(spread, np.abs(members["mlp"] - members["transformer"]), rtol=1e-5, atol=1e-6)
+
+
+def test_ranks_and_ties():
+    rows = [(B, "A", [3.0, 1.0, 1.0, -2.0]), (B, "B", [0.0, 0.0, 0.0, 0.0])]
+    cube = build_cube(make_data(rows, ("a", "b", "c", "d")), None)
+    np.testing.assert_array_equal(cube.ranks(MEASURED, np.array([0, 1]), np.array([0, 1, 2, 3])),
+                                  [[1, 2, 2, 4], [1, 1, 1, 1]])
+    # a flat profile: the set genes take the top positions one after another -> ES = +1 at the first genes
+    np.testing.assert_allclose(enrichment_score(np.array([[1, 1]]), np.array([[0.0, 0.0]]), 4), [1.0])
