@@ -146,7 +146,8 @@ with d2:
     top = preds.top_genes(pos, cell_type, n=N_TOP_GENES)
     fig = px.bar(top, x="value", y="gene", color="direction", orientation="h", error_x="uncertainty",
                  color_discrete_map={"up": "#c0392b", "down": "#2a6f97"})
-    fig.update_layout(height=24 * len(top) + 120, margin=dict(t=30), yaxis=dict(autorange="reversed"),
+    fig.update_layout(height=24 * len(top) + 120, margin=dict(t=30),
+                      yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=top["gene"].tolist()),
                       title=f"Top {N_TOP_GENES} up / down genes in {cell_type}", legend_title=None,
                       xaxis_title="predicted signed -log10 p", yaxis_title=None)
     st.plotly_chart(fig, width="stretch")

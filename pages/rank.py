@@ -108,8 +108,8 @@ label = top[SM_NAME] + ((" | " + top[CELL_TYPE]) if scope is None else "")
 bar = px.bar(top.assign(label=label), x="score", y="label", color="source", orientation="h",
              error_x="uncertainty", color_discrete_map=SOURCE_COLORS,
              hover_data={SMILES: False, "label": False, SM_NAME: True, CELL_TYPE: True, "uncertainty": ":.2f"})
-bar.update_layout(height=max(300, 22 * len(top) + 120), margin=dict(t=10), yaxis=dict(autorange="reversed"),
-                  yaxis_title=None, legend_title=None)
+bar.update_layout(height=max(300, 22 * len(top) + 120), margin=dict(t=10), yaxis_title=None, legend_title=None,
+                  yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=label.tolist()))
 st.plotly_chart(bar, width="stretch")
 
 st.subheader("Ranking")
