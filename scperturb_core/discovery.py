@@ -26,8 +26,9 @@ log = logging.getLogger(__name__)
 AD_THRESHOLD = 0.35
 #: nearest training compounds reported per molecule
 N_NEAREST = 5
-#: most molecules per request (the app; the CLI works in chunks of this size)
-MAX_MOLECULES = 200
+#: most molecules per request in the app (results of 100 x 6 cell types x 18,211 genes are ~66 MB per
+#: session); the CLI accepts more and predicts them in chunks of this size
+MAX_MOLECULES = 100
 #: largest SMILES file / upload accepted
 MAX_SMILES_BYTES = 2 * 2**20
 #: column names accepted for the SMILES and the name of an uploaded CSV (case-insensitive)
@@ -107,7 +108,8 @@ def _table(rows: list[int], smiles: list[object], names: list[object],
     from .chem import parse_smiles_batch
 
     if limit is not None and len(rows) > limit:
-        raise ValueError(f"too many molecules: {len(rows)} (limit {limit} per request)")
+        raise ValueError(f"too many molecules: {len(rows)} (limit {limit} per request; "
+                         "the predict-smiles command takes more)")
     parsed = parse_smiles_batch(smiles)
     clean_names = []
     for r, n in zip(rows, names):
@@ -195,7 +197,8 @@ class NewMoleculePredictions:
         cell_types: the ``T`` cell types predicted.
         genes: the ``g`` genes.
         values: ``(n_valid, T, g)`` float32 ensemble predictions (signed -log10 p).
-        spread: ``(n_valid, T, g)`` float32 member spread (``|mlp - transformer|``).
+        spread: ``(n_valid, T, g)`` float16 member spread (``|mlp - transformer|``; half precision
+            is plenty for an uncertainty and halves the memory).
         nearest: for each valid row, the nearest training compounds as ``(name, tanimoto)``.
     """
 
@@ -260,7 +263,7 @@ class NewMoleculePredictions:
         return pd.DataFrame({
             "gene": np.asarray(self.genes, dtype=object)[idx],
             "value": v[idx],
-            UNCERTAINTY: s[idx],
+            UNCERTAINTY: s[idx].astype(np.float32),
             "direction": ["up"] * len(up) + ["down"] * len(down),
         })
 
@@ -297,7 +300,7 @@ class NewMoleculePredictions:
         ti, ki = [g2i[g] for g in targets], [g2i[g] for g in keeps]
         vals = self.values[:, t]
         scores = target_score(vals[:, ti], vals[:, ki], keep_weight)
-        unc = self.spread[:, t][:, ti].mean(axis=1)
+        unc = self.spread[:, t][:, ti].astype(np.float32).mean(axis=1)
         known_scores = np.sort(known[SCORE].to_numpy())
         better = len(known_scores) - np.searchsorted(known_scores, scores, side="right")
         n_known = len(known_scores)
@@ -380,5 +383,5 @@ def predict_smiles(predictor: PredictorLike, table: pd.DataFrame | str | bytes |
                                 dtype="boolean")
     log.info("predicted %d molecules x %d cell types (%d invalid rows)", n, T, len(table) - n)
     return NewMoleculePredictions(table=table, valid=valid, cell_types=cts, genes=tuple(predictor.genes),
-                                  values=values.reshape(n, T, g), spread=spread.reshape(n, T, g),
+                                  values=values.reshape(n, T, g), spread=spread.reshape(n, T, g).astype(np.float16),
                                   nearest=[list(h) for h in nearest])

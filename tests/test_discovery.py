@@ -81,7 +81,7 @@ def test_mixed_upload_keeps_alignment(tiny, fake):
     for pos, smi in zip(preds.valid, ["CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O"]):
         alone = predict_smiles(fake, [smi])
         np.testing.assert_array_equal(preds.values[list(preds.valid).index(pos)], alone.values[0])
-    np.testing.assert_allclose(preds.spread, 1.0, rtol=1e-6)
+    np.testing.assert_allclose(preds.spread, 1.0, rtol=1e-3)
     long = preds.long_frame(genes=["CD69"])
     T = len(tiny.cell_types)
     assert list(long.columns) == ["row", "name", SMILES, CELL_TYPE, "max_tanimoto", "nearest_compound", "CD69"]
