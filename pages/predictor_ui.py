@@ -82,17 +82,30 @@ def _progress_callback(bar, text):
     return report
 
 
+def _model_stamp(data: PerturbData) -> str:
+    """Modification time of the dataset's default-model manifest ("" before the first training), so
+    models retrained elsewhere in the app (the training page) are picked up on the next run."""
+    from scperturb_core.discovery_cli import _predictor_module
+
+    try:
+        manifest = _predictor_module().default_model_dir(data) / "manifest.json"
+    except ValueError:
+        return ""
+    return str(manifest.stat().st_mtime_ns) if manifest.is_file() else ""
+
+
 def get_predictor(data: PerturbData) -> PredictorLike | None:
     """The default models of ``data``, trained on first use under a progress status.
 
     Returns None (after an ``st.error``) when the models are unavailable or training fails.
     """
     reg = _predictors()
-    pred = reg.get(data.key)
+    key = f"{data.key}:{_model_stamp(data)}"
+    pred = reg.get(key)
     if pred is not None:
         return pred
     with reg.lock(data.key):
-        pred = reg.get(data.key)
+        pred = reg.get(key)
         if pred is not None:
             return pred
         with st.status("Preparing the prediction models (trained once per dataset on first use)...",
@@ -110,7 +123,7 @@ def get_predictor(data: PerturbData) -> PredictorLike | None:
         if error is not None:
             st.error(f"Prediction models unavailable: {error}", icon=":material/error:")
             return None
-        reg.put(data.key, pred)
+        reg.put(key, pred)
     return pred
 
 
