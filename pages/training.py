@@ -47,11 +47,13 @@ def loss_figure(histories: dict[str, History], height: int = 320) -> go.Figure:
         fig.add_scatter(x=epochs, y=hist.train_loss, name=f"{kind} train", mode="lines",
                         line=dict(color=color, dash="dash"))
         if any(not math.isnan(v) for v in hist.val_loss):
-            fig.add_scatter(x=epochs, y=hist.val_loss, name=f"{kind} validation", mode="lines",
-                            line=dict(color=color))
-            if hist.best_epoch:
-                fig.add_scatter(x=[hist.best_epoch], y=[hist.val_loss[hist.best_epoch - 1]], mode="markers",
-                                marker=dict(color=color, size=9, symbol="star"), name=f"{kind} best epoch")
+            x, y = epochs, list(hist.val_loss)
+            if not math.isnan(hist.initial_val_loss):
+                x, y = [0, *x], [hist.initial_val_loss, *y]
+            fig.add_scatter(x=x, y=y, name=f"{kind} validation", mode="lines", line=dict(color=color))
+            best = hist.initial_val_loss if hist.best_epoch == 0 else hist.val_loss[hist.best_epoch - 1]
+            fig.add_scatter(x=[hist.best_epoch], y=[best], mode="markers",
+                            marker=dict(color=color, size=9, symbol="star"), name=f"{kind} kept")
     fig.update_layout(height=height, margin=dict(t=10, b=10), xaxis_title="epoch", yaxis_title="loss (MRRMSE)",
                       legend=dict(orientation="h", y=-0.25))
     return fig

@@ -61,8 +61,10 @@ class FeatureConfig:
         fragment_method: fragmentation of the vocabulary; fragment_min_count: keep fragments seen in
             at least this many training compounds.
         n_neighbors: Tanimoto neighbours used to impute a new compound's statistics.
-        readout_alphas: candidate ridge penalties of the readout, relative to the mean squared norm
-            of its inputs; the one with the lowest pooled leave-one-out error is used.
+        readout_alphas: candidate ridge penalties of the readout per training row of a cell type,
+            relative to the mean squared norm of its inputs (the penalty of a cell type with ``n``
+            rows is ``alpha * n * mean_sq_norm``, i.e. a mean loss per row plus ``alpha |W|^2``); the
+            one with the lowest pooled leave-one-out error over all training rows is used.
         svd_iter: power iterations of the randomized SVD; seed: its random state.
     """
 
@@ -73,7 +75,7 @@ class FeatureConfig:
     fragment_method: Literal["brics", "recap", "murcko"] = "brics"
     fragment_min_count: int = 2
     n_neighbors: int = 5
-    readout_alphas: tuple[float, ...] = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
+    readout_alphas: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
     svd_iter: int = 4
     seed: int = 0
 
@@ -324,7 +326,7 @@ class FeaturePipeline:
             G = Ac @ Ac.T
             n = len(rows)
             for a_i, alpha in enumerate(alphas):
-                inv = np.linalg.inv(G + alpha * scale * np.eye(n))
+                inv = np.linalg.inv(G + alpha * n * scale * np.eye(n))
                 coef = inv @ Tc
                 fitted = G @ coef + t_mean
                 hat = np.einsum("ij,ji->i", G, inv) + 1.0 / n

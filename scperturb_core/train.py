@@ -95,25 +95,32 @@ class TrainConfig:
 
 @dataclass
 class History:
-    """Per-epoch losses of one training run (validation = MRRMSE, NaN without validation rows)."""
+    """Per-epoch losses of one training run (validation = MRRMSE, NaN without validation rows).
+
+    ``best_epoch`` is 1-based; 0 means no epoch improved on the untrained network (whose validation
+    loss is ``initial_val_loss``), which is then kept.
+    """
 
     train_loss: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     best_epoch: int = 0
     seconds: float = 0.0
     stopped_early: bool = False
+    initial_val_loss: float = float("nan")
 
     def to_dict(self) -> dict:
         return {"train_loss": [float(x) for x in self.train_loss],
                 "val_loss": [None if math.isnan(x) else float(x) for x in self.val_loss],
-                "best_epoch": self.best_epoch, "seconds": round(self.seconds, 3), "stopped_early": self.stopped_early}
+                "best_epoch": self.best_epoch, "seconds": round(self.seconds, 3), "stopped_early": self.stopped_early,
+                "initial_val_loss": None if math.isnan(self.initial_val_loss) else float(self.initial_val_loss)}
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
         return cls(train_loss=list(d.get("train_loss", [])),
                    val_loss=[float("nan") if x is None else x for x in d.get("val_loss", [])],
                    best_epoch=int(d.get("best_epoch", 0)), seconds=float(d.get("seconds", 0.0)),
-                   stopped_early=bool(d.get("stopped_early", False)))
+                   stopped_early=bool(d.get("stopped_early", False)),
+                   initial_val_loss=float("nan") if d.get("initial_val_loss") is None else float(d["initial_val_loss"]))
 
 
 @dataclass
@@ -177,7 +184,8 @@ def fit(model: PerturbNet, train: TrainData, cfg: TrainConfig, val: TrainData | 
         on_epoch: EpochCallback | None = None) -> History:
     """Train ``model`` in place; return its :class:`History`.
 
-    The best epoch (lowest validation MRRMSE; the last epoch without validation rows) is restored.
+    The best state (lowest validation MRRMSE, counting the untrained network as epoch 0; the last
+    epoch without validation rows) is restored.
     ``on_epoch(model.kind, epoch, history)`` is called after every epoch (1-based).
     """
     if len(train) < 2:
@@ -200,6 +208,11 @@ def fit(model: PerturbNet, train: TrainData, cfg: TrainConfig, val: TrainData | 
     hist = History()
     best_val, best_state = math.inf, None
     start = time.perf_counter()
+    if has_val:  # epoch 0: the untrained network (its head starts at zero, so this is the readout)
+        model.eval()
+        with torch.no_grad():
+            best_val = hist.initial_val_loss = float(loss_fn("mrrmse", model(xv), yv, rv, val.n_genes))
+        best_state = copy.deepcopy(model.state_dict())
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(n, generator=gen).to(device)
@@ -316,7 +329,8 @@ def internal_split(obs: pd.DataFrame, fraction: float, seed: int) -> np.ndarray:
 
 
 def choose_weight(preds: dict[str, np.ndarray], data: TrainData, step: float = 0.05) -> dict[str, float]:
-    """Convex weights of two members minimizing the validation MRRMSE (grid ``step``); one member -> 1."""
+    """Convex weights of two members minimizing the validation MRRMSE (grid ``step``; ties go to the
+    most even mix); one member -> 1."""
     names = list(preds)
     if len(names) == 1:
         return {names[0]: 1.0}
@@ -326,7 +340,8 @@ def choose_weight(preds: dict[str, np.ndarray], data: TrainData, step: float = 0
         return {names[0]: 0.5, names[1]: 0.5}
     a, b = preds[names[0]].astype(np.float64), preds[names[1]].astype(np.float64)
     best_w, best = 0.5, math.inf
-    for w in np.round(np.arange(0.0, 1.0 + 1e-9, step), 6):
+    grid = np.round(np.arange(0.0, 1.0 + 1e-9, step), 6)
+    for w in sorted(grid, key=lambda v: abs(v - 0.5)):  # ties go to the most even mix
         c = w * a + (1 - w) * b
         err = np.mean(np.sqrt((np.sum((c - data.targets) ** 2, axis=1) + data.residual) / data.n_genes))
         if err < best - 1e-12:

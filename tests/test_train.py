@@ -14,7 +14,7 @@ from scperturb_core.evaluate import ID_MAP_TASK, benchmark, restrict_genes, summ
 from scperturb_core.features import FeatureConfig, FeaturePipeline
 from scperturb_core.models import MLPConfig, TransformerConfig, build_model
 from scperturb_core.train import (History, ModelSpec, TrainConfig, TrainData, choose_weight, fit, internal_split,
-                                  loss_fn, seed_everything, train_ensemble)
+                                  loss_fn, predict_components, seed_everything, train_ensemble)
 
 SMALL = ModelSpec(features=FeatureConfig(n_components=8), mlp=MLPConfig(hidden=32),
                   transformer=TransformerConfig(d_model=16, ff_dim=32, hidden=32),
@@ -67,11 +67,22 @@ def test_early_stopping_restores_best(data8):
     hist = fit(model, train, TrainConfig(epochs=60, patience=3, lr=0.05, val_fraction=0.0), val,
                on_epoch=lambda k, e, h: seen.append((k, e)))
     assert seen[0] == ("transformer", 1) and len(seen) == len(hist.train_loss)
-    assert hist.best_epoch == int(np.nanargmin(hist.val_loss)) + 1
+    assert hist.best_epoch == int(np.argmin([hist.initial_val_loss, *hist.val_loss]))
     if hist.stopped_early:
         assert len(hist.train_loss) - hist.best_epoch == 3
     d = History.from_dict(hist.to_dict())
     assert d.best_epoch == hist.best_epoch and len(d.val_loss) == len(hist.val_loss)
+    assert d.initial_val_loss == pytest.approx(hist.initial_val_loss)
+
+
+def test_a_network_that_never_helps_keeps_its_start(data8):
+    """Epoch 0 (the untrained network = the readout) is a candidate: bad training is not kept."""
+    pipe, data = data8
+    val, train = data.take(np.arange(0, 40)), data.take(np.arange(40, len(data)))
+    model = build_model("mlp", pipe.dims(), MLPConfig(hidden=16))
+    hist = fit(model, train, TrainConfig(epochs=4, patience=2, lr=50.0, weight_decay=0.0), val)
+    assert hist.best_epoch == 0 and hist.stopped_early and len(hist.train_loss) == 2
+    np.testing.assert_allclose(predict_components(model, val.features), val.features.base, rtol=1e-6)
 
 
 def test_choose_weight_picks_the_better_member():
@@ -82,6 +93,7 @@ def test_choose_weight_picks_the_better_member():
     # opposite errors cancel at 0.5
     assert choose_weight({"mlp": good + 1, "transformer": good - 1}, data) == {"mlp": 0.5, "transformer": 0.5}
     assert choose_weight({"mlp": good}, data) == {"mlp": 1.0}
+    assert choose_weight({"mlp": good, "transformer": good}, data) == {"mlp": 0.5, "transformer": 0.5}
 
 
 def test_internal_split_is_stratified(tiny):
