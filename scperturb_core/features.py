@@ -69,9 +69,9 @@ class FeatureConfig:
     """
 
     n_components: int = 64
-    radius: int = 2
-    n_bits: int = 2048
-    counts: bool = False
+    radius: int = FingerprintConfig().radius
+    n_bits: int = FingerprintConfig().n_bits
+    counts: bool = FingerprintConfig().counts
     fragment_method: Literal["brics", "recap", "murcko"] = "brics"
     fragment_min_count: int = 2
     n_neighbors: int = 5

@@ -27,7 +27,7 @@ from .train import History, ModelSpec, predict_components, train_ensemble
 log = logging.getLogger(__name__)
 
 #: most pairs featurized and predicted at once (bounds memory: rows x genes float32)
-PREDICT_CHUNK = 2048
+PREDICT_CHUNK = 1000
 #: the cache sub-folder of user-named models
 SAVED = "saved"
 
