@@ -66,6 +66,8 @@ class FeatureConfig:
             rows is ``alpha * n * mean_sq_norm``, i.e. a mean loss per row plus ``alpha |W|^2``); the
             one with the lowest pooled leave-one-out error over all training rows is used.
         svd_iter: power iterations of the randomized SVD; seed: its random state.
+        readout: fit the per-cell-type readout (False: ``base`` is 0, i.e. the gene means, and the
+            networks learn everything themselves -- an ablation).
     """
 
     n_components: int = 64
@@ -78,6 +80,7 @@ class FeatureConfig:
     readout_alphas: tuple[float, ...] = (1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
     svd_iter: int = 4
     seed: int = 0
+    readout: bool = True
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_components, int) or self.n_components < 1:
@@ -244,7 +247,14 @@ class FeaturePipeline:
 
         # readout
         targets, residual = self.targets(X)
-        self.readout_alpha, loo_base = self._fit_readout(row_raw, targets, residual, ct)
+        if cfg.readout:
+            self.readout_alpha, loo_base = self._fit_readout(row_raw, targets, residual, ct)
+        else:
+            d = row_raw.shape[1]
+            self.readout_alpha, loo_base = 0.0, np.zeros((len(ct), self.k))
+            self.readout_center = np.zeros((len(self.cell_types), d))
+            self.readout_weight = np.zeros((len(self.cell_types), d, self.k), dtype=np.float32)
+            self.readout_bias = np.zeros((len(self.cell_types), self.k))
         self.fitted = True
         self._train = (ct, sm, row_raw, loo_base)
         log.info("features: %d rows, %d genes, k=%d, panel=%s, readout alpha=%g", X.shape[0], X.shape[1], k,

@@ -56,6 +56,8 @@ def _spec(args: argparse.Namespace):
     features = FeatureConfig()
     if getattr(args, "components", None) is not None:
         features = replace(features, n_components=args.components)
+    if getattr(args, "no_readout", False):
+        features = replace(features, readout=False)
     return ModelSpec(model=getattr(args, "model", "ensemble"), features=features, train=train)
 
 
@@ -215,5 +217,7 @@ def add_parser(sub) -> None:
     p.add_argument("--folds", type=_non_negative("--folds"), default=None,
                    help="score only the first N folds (0: only the id_map truth); default all")
     p.add_argument("--baselines-only", action="store_true", help="skip the models")
+    p.add_argument("--no-readout", action="store_true",
+                   help="ablation: networks without the per-cell-type readout they build on")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_benchmark)

@@ -120,3 +120,11 @@ def test_config_validation():
         FeatureConfig(n_components=0)
     with pytest.raises(ValueError, match="unknown FeatureConfig"):
         FeatureConfig.from_dict({"bogus": 1})
+
+
+def test_readout_can_be_switched_off(tiny):
+    """Ablation: without the readout the networks start from the gene means (base = 0)."""
+    pipe = FeaturePipeline(FeatureConfig(n_components=8, readout=False)).fit(tiny.obs, tiny.X, tiny.genes)
+    assert not pipe.train_features().base.any()
+    f = pipe.transform([pipe.cell_types[0]], [tiny.compounds[SMILES][0]])
+    np.testing.assert_allclose(pipe.to_genes(f.base)[0], pipe.mu, rtol=1e-5, atol=1e-5)
