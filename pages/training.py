@@ -24,6 +24,8 @@ from scperturb_core.train import MODEL_CHOICES, History, ModelSpec, TrainConfig,
 COLORS = {"mlp": "#2a6f97", "transformer": "#e76f51"}
 HIDDEN_CHOICES = (32, 64, 128, 256, 512)
 LR_CHOICES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+CURVES_NOTE = ("Dashed: training loss (dropout on); solid: validation. A star marks the epoch kept; epoch 0 is the "
+               "untrained network, i.e. the readout alone, kept when no epoch of training improved validation.")
 #: redraw the live loss curves at most this often (seconds)
 REDRAW_S = 0.5
 
@@ -99,6 +101,18 @@ def _default_models(key: str, _data: PerturbData) -> Predictor:
     return ensure_default_models(_data)
 
 
+def _stamp(data: PerturbData) -> float:
+    """When the default models of ``data`` were written (so a retrained model gets a new table)."""
+    manifest = default_model_dir(data) / "manifest.json"
+    return manifest.stat().st_mtime if manifest.exists() else 0.0
+
+
+@st.cache_data(show_spinner="Scoring the default models...", max_entries=4)
+def _default_table(key: str, model_dir: str, stamp: float, _data: PerturbData, _pred: Predictor) -> pd.DataFrame:
+    """:func:`default_model_table`, computed once per dataset and model."""
+    return default_model_table(_data, _pred)
+
+
 # ----------------------------------------------------------------------------------------- sections
 
 
@@ -123,12 +137,13 @@ def default_models_section(data: PerturbData) -> None:
     cols = st.columns(4)
     cols[0].metric("Training rows", f"{info.get('n_rows', data.n_rows):,}")
     cols[1].metric("Validation rows", f"{info.get('n_val_rows', 0):,}")
-    cols[2].metric("Ensemble weights", " / ".join(f"{k} {w:.2f}" for k, w in pred.weights.items()))
+    cols[2].metric("Weights (" + " / ".join(pred.weights) + ")", " / ".join(f"{w:.2f}" for w in pred.weights.values()))
     seconds = info.get("feature_seconds", 0.0) + sum(info.get("train_seconds", {}).values())
     cols[3].metric("Training time", f"{seconds:.1f} s")
     st.plotly_chart(loss_figure(pred.histories), width="stretch", key="default-curves")
+    st.caption(CURVES_NOTE)
     try:
-        table = default_model_table(data, pred)
+        table = _default_table(data.key, str(default_model_dir(data)), _stamp(data), data, pred)
     except ValueError as exc:
         st.error(str(exc).splitlines()[0], icon=":material/error:")
         return
@@ -197,6 +212,7 @@ def _run(data: PerturbData, task: Task, spec: ModelSpec) -> None:
 
 def _show_run(run: TrainingRun) -> None:
     st.plotly_chart(loss_figure(run.predictor.histories), width="stretch", key="run-curves")
+    st.caption(CURVES_NOTE)
     res = run.results.set_index("method")
     table = pd.DataFrame({f"MRRMSE ({run.task})": res["mrrmse"], "row-wise Pearson": res["pearson"],
                           "train s": res["seconds"]})

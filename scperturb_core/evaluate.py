@@ -15,10 +15,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from .baselines import all_baselines
+from .baselines import BASELINE_NAMES, all_baselines
 from .constants import CELL_TYPE, SM_NAME, SMILES
 from .data import PerturbData
 from .metrics import mrrmse, rowwise_pearson
+from .models import MODEL_KINDS
 from .splits import leave_one_cell_type_out
 
 log = logging.getLogger(__name__)
@@ -191,5 +192,7 @@ def default_model_table(data: PerturbData, predictor) -> pd.DataFrame:
         for row in score_baselines(idm[0], data.genes) + score_predictor(idm[0], predictor):
             table.setdefault(row["method"], {})["test (id_map truth)"] = row["mrrmse"]
     out = pd.DataFrame.from_dict(table, orient="index")
+    order = [m for m in (*BASELINE_NAMES, *MODEL_KINDS, ENSEMBLE, READOUT) if m in out.index]
+    out = out.reindex(order + [m for m in out.index if m not in order])
     out.index.name = "method"
     return out

@@ -45,7 +45,7 @@ def test_first_use_trains_default_models_then_trains_and_saves(tiny_parquet):
     data = load_dataset(str(tiny_parquet))
     assert (default_model_dir(data) / "manifest.json").exists()  # cached for the other pages
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Training rows"] == "192"
+    assert metrics["Training rows"] == "192" and metrics["Weights (mlp / transformer)"]
     assert len(at.dataframe) >= 1
     table = at.dataframe[0].value
     assert {"compound mean", "mlp", "transformer", "ensemble"} <= set(table.index)
