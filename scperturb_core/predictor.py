@@ -96,6 +96,8 @@ class Predictor:
         Tanimoto-nearest training compounds. An invalid SMILES or unknown cell type raises
         ``ValueError`` naming it.
         """
+        cell_types, smiles = list(cell_types), list(smiles)
+        names = None if names is None else list(names)
         self._check_lengths(cell_types, smiles, names)
         out = np.zeros((len(smiles), len(self.genes)), dtype=np.float32)
         for sl in self._chunks(len(smiles)):
@@ -107,6 +109,8 @@ class Predictor:
     def predict_members(self, cell_types: Sequence[str], smiles: Sequence[str],
                         names: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:
         """Each member's float32 ``(n, g)`` prediction, keyed ``"mlp"`` / ``"transformer"``."""
+        cell_types, smiles = list(cell_types), list(smiles)
+        names = None if names is None else list(names)
         self._check_lengths(cell_types, smiles, names)
         out = {k: np.zeros((len(smiles), len(self.genes)), dtype=np.float32) for k in self.models}
         for sl in self._chunks(len(smiles)):
