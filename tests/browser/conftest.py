@@ -3,7 +3,6 @@ Debian's headless Chromium (``/usr/bin/chromium``; Playwright's own browser down
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -30,12 +29,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_server(tmp_path_factory) -> Iterator[str]:
+def server_cache(tmp_path_factory) -> Path:
+    """The app server's cache folder (demo, trained models)."""
+    return tmp_path_factory.mktemp("browser-cache")
+
+
+@pytest.fixture(scope="session")
+def app_server(server_cache) -> Iterator[str]:
     """Start the app on a free loopback port and wait until it answers; yield its URL."""
-    if not Path(CHROMIUM).exists() or shutil.which("chromium") is None and not Path(CHROMIUM).exists():
+    if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's 'chromium' package")
     port = _free_port()
-    cache = tmp_path_factory.mktemp("browser-cache")
+    cache = server_cache
     env = dict(os.environ, SCPERTURB_CACHE=str(cache))
     env.pop("SCPERTURB_DATA", None)
     log = open(cache / "streamlit.log", "wb")
@@ -64,6 +69,24 @@ def app_server(tmp_path_factory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="session")
+def warm_models(server_cache) -> None:
+    """Train the demo's default models into the server's cache (as the first visit of a ranking page
+    would), so later tests measure the pages, not the one-off training."""
+    from scperturb_core.demo import load_demo
+    from scperturb_core.predictor import ensure_default_models
+
+    old = os.environ.get("SCPERTURB_CACHE")
+    os.environ["SCPERTURB_CACHE"] = str(server_cache)
+    try:
+        ensure_default_models(load_demo())
+    finally:
+        if old is None:
+            os.environ.pop("SCPERTURB_CACHE", None)
+        else:
+            os.environ["SCPERTURB_CACHE"] = old
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +137,25 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def run_async(make_coro):
+    """Run ``make_coro()`` to completion in a fresh thread with its own event loop (the sync
+    Playwright of the other tests keeps a loop running in the main thread). Returns its result."""
+    import asyncio
+    import threading
+
+    box: dict = {}
+
+    def target() -> None:
+        try:
+            box["result"] = asyncio.run(make_coro())
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="playwright-async")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box.get("result")

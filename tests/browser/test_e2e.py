@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.conftest import assert_no_errors, screenshot, wait_idle
+from tests.browser.conftest import SCREENSHOTS, assert_no_errors, screenshot, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -66,3 +66,97 @@ def test_upload_of_broken_file_shows_one_line_error(page, app_server, tmp_path):
     err.first.wait_for()
     assert "not a parquet file" in err.first.inner_text()
     assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_gene_explorer_pick_a_gene(page, app_server):
+    page.goto(app_server + "/gene_eda")
+    page.get_by_role("heading", name="CD69 by cell type").wait_for()
+    wait_idle(page)
+    box = page.get_by_role("textbox", name="Gene", exact=True)
+    box.fill("gzmb")  # case-insensitive
+    box.press("Enter")
+    page.get_by_role("heading", name="GZMB by cell type").wait_for()
+    wait_idle(page)
+    assert_no_errors(page)
+    screenshot(page, "gene_explorer")
+    box.fill("NOTAGENE1")
+    box.press("Enter")
+    wait_idle(page)
+    err = page.locator('[data-testid="stAlertContentError"]')
+    err.first.wait_for()
+    assert "NOTAGENE1" in err.first.inner_text()
+    assert page.locator('[data-testid="stException"]').count() == 0
+
+
+def test_molecules_compound_and_pasted_smiles(page, app_server):
+    page.goto(app_server + "/molecules")
+    page.get_by_role("heading", name="Clotrimazole").wait_for()
+    wait_idle(page)
+    assert_no_errors(page)
+    assert page.locator("svg").count() > 3  # structure, fragments, neighbours
+    screenshot(page, "molecules")
+    box = page.get_by_role("textbox", name="...or paste any SMILES")
+    box.fill("CC(=O)Oc1ccccc1C(=O)O")
+    box.press("Enter")
+    wait_idle(page)
+    assert_no_errors(page)
+    box.fill("C1CC((")
+    box.press("Enter")
+    wait_idle(page)
+    err = page.locator('[data-testid="stAlertContentError"]')
+    err.first.wait_for()
+    assert "C1CC((" in err.first.inner_text()
+
+
+def test_rank_and_download_csv(page, app_server, warm_models):
+    page.goto(app_server + "/rank")
+    download = page.get_by_role("button", name="Download the ranking (CSV)")
+    download.wait_for()
+    wait_idle(page)
+    assert_no_errors(page)
+    screenshot(page, "rank")
+    with page.expect_download() as info:
+        download.click()
+    path = info.value.path()
+    header = open(path, encoding="utf-8").readline()
+    assert "sm_name" in header and "score" in header
+
+
+def test_predict_pasted_smiles_and_download(page, app_server, warm_models):
+    page.goto(app_server + "/predict")
+    page.get_by_role("button", name="Predict").wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Predict").click()
+    csv_button = page.get_by_role("button", name="CSV", exact=True)
+    csv_button.wait_for()
+    wait_idle(page)
+    # the example holds one broken SMILES: it is listed, the valid ones are predicted
+    assert page.get_by_text("C1CC").count() >= 1
+    assert page.locator('[data-testid="stException"]').count() == 0
+    screenshot(page, "predict")
+    with page.expect_download() as info:
+        csv_button.click()
+    header = open(info.value.path(), encoding="utf-8").readline()
+    assert "cell_type" in header and "CD69" in header
+
+
+def test_training_page_trains_a_tiny_model(app_server, warm_models):
+    from playwright.async_api import async_playwright
+
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, run_async
+    from tests.browser.test_load import _idle, _no_errors
+    from tests.browser.training_flow import train_tiny_model
+
+    async def run() -> None:
+        async with async_playwright() as pw:
+            b = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+            page = await b.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(600_000)
+            await train_tiny_model(page, app_server, _idle)
+            await _no_errors(page, "training")
+            assert await page.get_by_text("best baseline").count() >= 1
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(SCREENSHOTS / "training.png"), full_page=True)
+            await b.close()
+
+    run_async(run)
