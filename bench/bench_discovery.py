@@ -13,6 +13,7 @@ Usage: ``python bench/bench_discovery.py [--data demo|PATH] [--repeat 5]``
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
@@ -67,7 +68,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=DEMO)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--out", default=None, help="write the numbers as JSON")
     args = ap.parse_args()
+    out: dict[str, float] = {}
     from scperturb_core.discovery_cli import _progress
     from scperturb_core.predictor import ensure_default_models
 
@@ -85,15 +88,15 @@ def main() -> int:
     keep10 = [g for g in data.genes[1::max(data.n_genes // 10, 1)] if g not in set(genes50)][:10]
     gene = DEFAULT_GENE if DEFAULT_GENE in data.gene_to_idx else data.genes[0]
     n_pairs = len(rank_compounds(cube, gene))
-    t = _time(lambda: rank_compounds(cube, gene), args.repeat)
+    t = out["rank_1_gene_s"] = _time(lambda: rank_compounds(cube, gene), args.repeat)
     print(f"rank 1 gene, all {n_pairs} compound x cell type pairs: {t * 1000:.1f} ms")
-    t = _time(lambda: rank_compounds(cube, genes50, keep=keep10), args.repeat)
+    t = out["rank_50_genes_s"] = _time(lambda: rank_compounds(cube, genes50, keep=keep10), args.repeat)
     print(f"rank 50 genes + 10 keep genes, all pairs: {t * 1000:.1f} ms")
     up, down = list(data.genes[5::700][:25]), list(data.genes[9::700][:25])
     t0 = time.perf_counter()
     reversal_scores(cube, up, down)
     print(f"reversal, first call (sorts every profile once): {time.perf_counter() - t0:.2f} s")
-    t = _time(lambda: reversal_scores(cube, up, down), args.repeat)
+    t = out["reversal_s"] = _time(lambda: reversal_scores(cube, up, down), args.repeat)
     print(f"reversal 25 up + 25 down genes, all pairs: {t * 1000:.1f} ms")
 
     smiles = _new_smiles(data)
@@ -102,8 +105,13 @@ def main() -> int:
     def run():
         return predict_smiles(predictor, parse_smiles_table(smiles))
 
-    t = _time(run, max(args.repeat // 2, 1))
+    t = out["predict_100_smiles_s"] = _time(run, max(args.repeat // 2, 1))
     res = run()
+    out["n_pairs"] = n_pairs
+    out["n_new_smiles"] = len(res.valid)
+    out["n_cell_types"] = len(cts)
+    if args.out:
+        Path(args.out).write_text(json.dumps(out, indent=2))
     print(f"predict {len(res.valid)} new SMILES x {len(cts)} cell types (validate + ensemble + members + "
           f"nearest): {t:.2f} s -> values {res.values.shape}")
     return 0
