@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from pages.common import dataset_sidebar
+from pages.common import dataset_sidebar, run_page
 
 st.set_page_config(page_title="scPerturb Explorer", page_icon=":material/biotech:", layout="wide")
 
@@ -25,4 +25,4 @@ PAGES = {
 nav = st.navigation(PAGES)
 st.sidebar.title("scPerturb Explorer")
 dataset_sidebar()
-nav.run()
+run_page(nav)

@@ -5,6 +5,7 @@ Pages import from here; nothing here computes science -- it calls :mod:`scpertur
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
@@ -23,6 +24,7 @@ class Keys:
     UPLOADED_SIG = "uploaded_signature"
     DATA_ERROR = "data_error"
     ACTIVE = "active_dataset"  # the PerturbData every page reads
+    SHELL = "app_shell_running"  # True while app.py runs the current page
     # page widgets
     GENE = "gene"
     COMPOUND = "compound"
@@ -67,6 +69,8 @@ class Keys:
     TRAIN_SAVE_PENDING = "train_save_pending"
     TRAIN_LOAD_PENDING = "train_load_pending"
 
+
+APP_SCRIPT = Path(__file__).resolve().parent.parent / "app.py"
 
 SOURCE_DEMO = "Demo (simulated values)"
 SOURCE_PATH = "File path"
@@ -145,19 +149,34 @@ def dataset_sidebar() -> None:
         st.session_state[Keys.ACTIVE] = data
 
 
+def run_page(nav) -> None:
+    """Run the navigation's page from ``app.py``, marking the run so pages know the shell ran."""
+    st.session_state[Keys.SHELL] = True
+    try:
+        nav.run()
+    finally:
+        st.session_state[Keys.SHELL] = False
+
+
 def _ensure_app_shell() -> None:
     """Run pages only through ``app.py``.
 
     Until the first ``st.navigation`` call of a server process, Streamlit treats a ``pages/`` folder
     as an old-style multipage app, so a deep link (``/rank``) opened first on a fresh server would run
-    the page file alone, without the dataset sidebar. Switch to ``st.navigation`` mode and rerun:
-    ``app.py`` then runs and opens the requested page.
+    the page file alone, without the dataset sidebar. Such a run (not marked by :func:`run_page`)
+    switches to ``st.navigation`` mode and reruns: ``app.py`` then runs and opens the requested page.
     """
+    if st.session_state.get(Keys.SHELL):
+        return
     from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
 
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
-        st.rerun()
+    ctx = get_script_run_ctx()
+    if ctx is None or Path(ctx.main_script_path).resolve() != APP_SCRIPT:
+        return  # the page is the main script itself (e.g. a test runs it alone): nothing to rerun
+
+    PagesManager.uses_pages_directory = False
+    st.rerun()
 
 
 def get_data() -> PerturbData | None:
