@@ -47,6 +47,8 @@ class TrainConfig:
 
     Attributes:
         epochs: most epochs; patience: stop after this many epochs without a better validation MRRMSE.
+        min_epochs: the kept state is the best one after at least this many epochs (0 also allows the
+            untrained network, i.e. the readout alone, when no epoch improves validation).
         batch_size: rows per step; 0 trains on all rows at once (full batch).
         val_fraction: share of each cell type's training rows held out of the gradient steps for early
             stopping and the ensemble weight (0 disables both: all epochs run, equal weights).
@@ -54,12 +56,13 @@ class TrainConfig:
     """
 
     epochs: int = 200
-    lr: float = 3e-3
+    lr: float = 1e-3
     weight_decay: float = 1e-2
     batch_size: int = 0
     loss: LossName = "mrrmse"
     huber_delta: float = 1.0
     patience: int = 40
+    min_epochs: int = 1
     val_fraction: float = 0.15
     seed: int = 0
     device: Device = "auto"
@@ -70,6 +73,8 @@ class TrainConfig:
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"TrainConfig.{name} must be an int >= 1, got {v!r}")
+        if not isinstance(self.min_epochs, int) or isinstance(self.min_epochs, bool) or not 0 <= self.min_epochs <= self.epochs:
+            raise ValueError(f"TrainConfig.min_epochs must be an int in 0..epochs, got {self.min_epochs!r}")
         if not isinstance(self.batch_size, int) or self.batch_size < 0:
             raise ValueError(f"TrainConfig.batch_size must be an int >= 0, got {self.batch_size!r}")
         if self.loss not in ("mrrmse", "mse", "huber"):
@@ -184,8 +189,9 @@ def fit(model: PerturbNet, train: TrainData, cfg: TrainConfig, val: TrainData | 
         on_epoch: EpochCallback | None = None) -> History:
     """Train ``model`` in place; return its :class:`History`.
 
-    The best state (lowest validation MRRMSE, counting the untrained network as epoch 0; the last
-    epoch without validation rows) is restored.
+    The best state after at least ``cfg.min_epochs`` epochs (lowest validation MRRMSE; with
+    ``min_epochs=0`` the untrained network counts as epoch 0; the last epoch without validation rows)
+    is restored.
     ``on_epoch(model.kind, epoch, history)`` is called after every epoch (1-based).
     """
     if len(train) < 2:
@@ -213,8 +219,9 @@ def fit(model: PerturbNet, train: TrainData, cfg: TrainConfig, val: TrainData | 
     if has_val:  # epoch 0: the untrained network (its head starts at zero, so this is the readout)
         model.eval()
         with torch.no_grad():
-            best_val = hist.initial_val_loss = float(loss_fn("mrrmse", model(xv), yv, rv, val.n_genes))
-        best_state = copy.deepcopy(model.state_dict())
+            hist.initial_val_loss = float(loss_fn("mrrmse", model(xv), yv, rv, val.n_genes))
+        if cfg.min_epochs == 0:
+            best_val, best_state = hist.initial_val_loss, copy.deepcopy(model.state_dict())
     for epoch in range(1, cfg.epochs + 1):
         model.train()
         order = torch.randperm(n, generator=gen).to(device)
@@ -236,7 +243,7 @@ def fit(model: PerturbNet, train: TrainData, cfg: TrainConfig, val: TrainData | 
             with torch.no_grad():
                 v = float(loss_fn("mrrmse", model(xv), yv, rv, val.n_genes))
             hist.val_loss.append(v)
-            if v < best_val - 1e-7:
+            if epoch >= cfg.min_epochs and v < best_val - 1e-7:
                 best_val, hist.best_epoch = v, epoch
                 best_state = copy.deepcopy(model.state_dict())
         else:
@@ -244,7 +251,7 @@ def fit(model: PerturbNet, train: TrainData, cfg: TrainConfig, val: TrainData | 
             hist.best_epoch = epoch
         if on_epoch is not None:
             on_epoch(model.kind, epoch, hist)
-        if has_val and epoch - hist.best_epoch >= cfg.patience:
+        if has_val and epoch >= cfg.min_epochs and epoch - max(hist.best_epoch, cfg.min_epochs) >= cfg.patience:
             hist.stopped_early = True
             break
     if best_state is not None:

@@ -67,7 +67,7 @@ def test_early_stopping_restores_best(data8):
     hist = fit(model, train, TrainConfig(epochs=60, patience=3, lr=0.05, val_fraction=0.0), val,
                on_epoch=lambda k, e, h: seen.append((k, e)))
     assert seen[0] == ("transformer", 1) and len(seen) == len(hist.train_loss)
-    assert hist.best_epoch == int(np.argmin([hist.initial_val_loss, *hist.val_loss]))
+    assert hist.best_epoch == int(np.argmin(hist.val_loss)) + 1  # min_epochs=1: at least one epoch is kept
     if hist.stopped_early:
         assert len(hist.train_loss) - hist.best_epoch == 3
     d = History.from_dict(hist.to_dict())
@@ -76,11 +76,11 @@ def test_early_stopping_restores_best(data8):
 
 
 def test_a_network_that_never_helps_keeps_its_start(data8):
-    """Epoch 0 (the untrained network = the readout) is a candidate: bad training is not kept."""
+    """With min_epochs=0 the untrained network (= the readout) is a candidate: bad training is not kept."""
     pipe, data = data8
     val, train = data.take(np.arange(0, 40)), data.take(np.arange(40, len(data)))
     model = build_model("mlp", pipe.dims(), MLPConfig(hidden=16))
-    hist = fit(model, train, TrainConfig(epochs=4, patience=2, lr=50.0, weight_decay=0.0), val)
+    hist = fit(model, train, TrainConfig(epochs=4, patience=2, lr=50.0, weight_decay=0.0, min_epochs=0), val)
     assert hist.best_epoch == 0 and hist.stopped_early and len(hist.train_loss) == 2
     np.testing.assert_allclose(predict_components(model, val.features), val.features.base, rtol=1e-6)
 
