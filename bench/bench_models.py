@@ -9,7 +9,7 @@ Measures, in this process (run it alone for a clean peak RSS):
 * with ``--quality``: MRRMSE of the baselines, both models, their ensemble (and the readout) on the
   leave-one-cell-type-out folds and on the id_map truth, and each one's ratio to the best baseline.
 
-Budgets on the full demo (614 x 18,211, 2 CPU threads): training <= 120 s, peak RSS <= 3 GB, prediction
+Budgets on the full demo (614 x 18,211, a 2-core machine): training <= 120 s, peak RSS <= 3 GB, prediction
 of the 255 id_map rows < 2 s; quality: the ensemble <= 0.90 x the best baseline on both.
 
 Usage::
@@ -56,23 +56,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=DEMO, help="'demo' (default) or a de_train.parquet")
     ap.add_argument("--genes", type=int, default=None, help="use only the first N genes")
     ap.add_argument("--epochs", type=int, default=None, help="most epochs per model (default: the default spec)")
-    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    ap.add_argument("--threads", type=int, default=None, help="torch/BLAS threads (default: the default spec's)")
     ap.add_argument("--repeat", type=int, default=5, help="prediction repeats (median)")
     ap.add_argument("--quality", action="store_true", help="also score folds and the id_map truth")
     ap.add_argument("--folds", type=int, default=None, help="with --quality: only the first N folds")
     ap.add_argument("--out", default=None, help="write the numbers as JSON")
     args = ap.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     data = restrict_genes(load_dataset(args.data), args.genes)
     load_s = time.perf_counter() - t0
     spec = default_spec()
-    spec = replace(spec, train=replace(spec.train, threads=args.threads))
+    if args.threads is not None:
+        spec = replace(spec, train=replace(spec.train, threads=args.threads))
+    if spec.train.threads:
+        torch.set_num_threads(spec.train.threads)
     if args.epochs is not None:
         spec = replace(spec, train=replace(spec.train, epochs=args.epochs, patience=min(spec.train.patience, args.epochs)))
     full = args.data == DEMO and args.genes is None  # the budgets are stated for the full demo
-    out: dict = {"dataset": data.name, "rows": data.n_rows, "genes": data.n_genes, "threads": args.threads,
+    out: dict = {"dataset": data.name, "rows": data.n_rows, "genes": data.n_genes, "threads": spec.train.threads,
                  "torch_threads": torch.get_num_threads(), "load_s": round(load_s, 2)}
     print(f"{data.name}: {data.n_rows} rows x {data.n_genes} genes; torch threads {torch.get_num_threads()}")
 

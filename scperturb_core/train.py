@@ -23,6 +23,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import torch
+from threadpoolctl import threadpool_limits
 
 from .constants import CELL_TYPE
 from .features import FeatureConfig, FeaturePipeline, Features
@@ -52,7 +53,9 @@ class TrainConfig:
         batch_size: rows per step; 0 trains on all rows at once (full batch).
         val_fraction: share of each cell type's training rows held out of the gradient steps for early
             stopping and the ensemble weight (0 disables both: all epochs run, equal weights).
-        threads: CPU threads for torch (0 keeps torch's default).
+        threads: CPU threads for torch and BLAS (0 keeps the libraries' defaults). One thread is the
+            default: the networks are small, and spinning OpenMP teams slow down by 10-50x on a busy
+            shared machine (measured on 2 cores).
     """
 
     epochs: int = 200
@@ -66,7 +69,7 @@ class TrainConfig:
     val_fraction: float = 0.15
     seed: int = 0
     device: Device = "auto"
-    threads: int = 2
+    threads: int = 1
 
     def __post_init__(self) -> None:
         for name in ("epochs", "patience"):
@@ -367,10 +370,16 @@ def train_ensemble(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec:
         on_progress: ``(fraction, message)`` after the features and every epoch.
         on_epoch: ``(model_kind, epoch, history)`` after every epoch (live loss curves).
     """
+    spec = spec or ModelSpec()
+    limit = spec.train.threads or None
+    with threadpool_limits(limits=limit):  # BLAS threads, like torch's (see TrainConfig.threads)
+        return _train_ensemble(obs.reset_index(drop=True), X, genes, spec, on_progress, on_epoch)
+
+
+def _train_ensemble(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec: ModelSpec,
+                    on_progress: ProgressCallback | None, on_epoch: EpochCallback | None):
     from .predictor import Predictor
 
-    spec = spec or ModelSpec()
-    obs = obs.reset_index(drop=True)
     report = on_progress or (lambda frac, msg: None)
     t0 = time.perf_counter()
     report(0.0, "fitting features (statistics, gene basis, fingerprints, fragments)")
