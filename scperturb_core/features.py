@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
@@ -37,7 +37,7 @@ from .chem.fragments import FragmentVocabulary
 from .chem.parse import parse_smiles
 from .chem.similarity import SimilarityIndex
 from .constants import CELL_TYPE, SM_NAME, SMILES
-from .io import sha256_bytes
+from .io import dataclass_from_dict, sha256_bytes
 
 log = logging.getLogger(__name__)
 
@@ -102,14 +102,10 @@ class FeatureConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown FeatureConfig field(s) {unknown}")
         d = dict(d)
         if "readout_alphas" in d:
             d["readout_alphas"] = tuple(d["readout_alphas"])
-        return cls(**d)
+        return dataclass_from_dict(cls, d)
 
 
 @dataclass

@@ -14,22 +14,16 @@ untrained network predicts the readout.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
+from .io import dataclass_from_dict
+
 ModelKind = Literal["mlp", "transformer"]
 MODEL_KINDS: tuple[str, ...] = ("mlp", "transformer")
-
-
-def _from_dict(cls, d: dict):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}")
-    return cls(**d)
 
 
 def _check_positive(obj, *names: str) -> None:
@@ -60,7 +54,7 @@ class MLPConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> MLPConfig:
-        return _from_dict(cls, d)
+        return dataclass_from_dict(cls, d)
 
 
 @dataclass(frozen=True)
@@ -84,7 +78,7 @@ class TransformerConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TransformerConfig:
-        return _from_dict(cls, d)
+        return dataclass_from_dict(cls, d)
 
 
 def mlp_block(d_in: int, d_out: int, dropout: float) -> nn.Sequential:

@@ -17,7 +17,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
@@ -26,6 +26,7 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from .constants import CELL_TYPE
+from .io import dataclass_from_dict
 from .features import FeatureConfig, FeaturePipeline, Features
 from .models import MODEL_KINDS, MLPConfig, PerturbNet, TransformerConfig, build_model
 
@@ -94,11 +95,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> TrainConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown TrainConfig field(s) {unknown}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d)
 
 
 @dataclass

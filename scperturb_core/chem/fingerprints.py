@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
 from rdkit import Chem, DataStructs
 from rdkit.Chem import rdFingerprintGenerator
 
+from ..io import dataclass_from_dict
 from .parse import as_mols
 
 #: largest radius accepted (ECFP uses 2, i.e. ECFP4; larger radii only add noise)
@@ -47,11 +48,7 @@ class FingerprintConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> FingerprintConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown FingerprintConfig field(s) {unknown}")
-        return cls(**d)
+        return dataclass_from_dict(cls, d)
 
 
 @lru_cache(maxsize=16)
