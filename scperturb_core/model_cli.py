@@ -20,28 +20,28 @@ from .constants import CELL_TYPE, DEMO, ID, SM_NAME
 log = logging.getLogger(__name__)
 
 
-def _positive(name: str):
+def _int_at_least(name: str, minimum: int):
+    """An argparse type: an integer >= ``minimum``; the error names the option and the bad value."""
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}, got {value}")
         return value
     return parse
 
 
-def _non_negative(name: str):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if value < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {value}")
-        return value
-    return parse
+def _add_model_options(p, model_choices) -> None:
+    """Options shared by ``train`` and ``benchmark``: model choice, epochs, seed, basis size, genes."""
+    p.add_argument("--model", choices=model_choices, default="ensemble", help="default: ensemble")
+    p.add_argument("--epochs", type=_int_at_least("--epochs", 1), default=None, help="most epochs per model")
+    p.add_argument("--seed", type=_int_at_least("--seed", 0), default=None, help="random seed")
+    p.add_argument("--components", type=_int_at_least("--components", 1), default=None,
+                   help="size of the gene basis")
+    p.add_argument("--genes", type=_int_at_least("--genes", 1), default=None,
+                   help="use only the first N genes (quick runs)")
 
 
 def _spec(args: argparse.Namespace):
@@ -191,11 +191,7 @@ def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train the MLP / Transformer / ensemble and save a model folder")
     p.add_argument("--data", required=True, help="de_train.parquet path, or 'demo'")
     p.add_argument("--out", required=True, help="model folder to write")
-    p.add_argument("--model", choices=MODEL_CHOICES, default="ensemble", help="default: ensemble")
-    p.add_argument("--epochs", type=_positive("--epochs"), default=None, help="most epochs per model")
-    p.add_argument("--seed", type=_non_negative("--seed"), default=None, help="random seed")
-    p.add_argument("--components", type=_positive("--components"), default=None, help="size of the gene basis")
-    p.add_argument("--genes", type=_positive("--genes"), default=None, help="use only the first N genes (quick runs)")
+    _add_model_options(p, MODEL_CHOICES)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_train)
 
@@ -209,12 +205,8 @@ def add_parser(sub) -> None:
                                          "(and the id_map truth of the demo)")
     p.add_argument("--data", default=DEMO, help="de_train.parquet path, or 'demo' (default)")
     p.add_argument("--out", default=None, help="write all results to this JSON file")
-    p.add_argument("--model", choices=MODEL_CHOICES, default="ensemble", help="default: ensemble")
-    p.add_argument("--epochs", type=_positive("--epochs"), default=None, help="most epochs per model")
-    p.add_argument("--seed", type=_non_negative("--seed"), default=None, help="random seed")
-    p.add_argument("--components", type=_positive("--components"), default=None, help="size of the gene basis")
-    p.add_argument("--genes", type=_positive("--genes"), default=None, help="use only the first N genes (quick runs)")
-    p.add_argument("--folds", type=_non_negative("--folds"), default=None,
+    _add_model_options(p, MODEL_CHOICES)
+    p.add_argument("--folds", type=_int_at_least("--folds", 0), default=None,
                    help="score only the first N folds (0: only the id_map truth); default all")
     p.add_argument("--baselines-only", action="store_true", help="skip the models")
     p.add_argument("--no-readout", action="store_true",
