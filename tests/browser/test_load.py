@@ -41,10 +41,16 @@ async def _no_errors(page, who: str) -> None:
             raise AssertionError(f"{who}: {testid}: {await loc.first.inner_text()}")
 
 
-async def _ranker(browser, url: str, genes: str, who: str) -> dict:
+async def _new_session(browser):
+    """A new browser context (its own Streamlit session) and its page."""
     ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
     page = await ctx.new_page()
     page.set_default_timeout(TIMEOUT_MS)
+    return ctx, page
+
+
+async def _ranker(browser, url: str, genes: str, who: str) -> dict:
+    ctx, page = await _new_session(browser)
     t0 = time.perf_counter()
     await page.goto(url + "/rank")
     await page.get_by_text("Download the ranking (CSV)").wait_for()
@@ -63,9 +69,7 @@ async def _ranker(browser, url: str, genes: str, who: str) -> dict:
 
 
 async def _predictor(browser, url: str, who: str) -> dict:
-    ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
-    page = await ctx.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    ctx, page = await _new_session(browser)
     t0 = time.perf_counter()
     await page.goto(url + "/predict")
     await page.get_by_role("button", name="Predict").wait_for()
@@ -83,9 +87,7 @@ async def _predictor(browser, url: str, who: str) -> dict:
 
 async def _uploader(browser, url: str, parquet: str, who: str) -> dict:
     """Uploads its own file, then checks its overview shows it."""
-    ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
-    page = await ctx.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    ctx, page = await _new_session(browser)
     t0 = time.perf_counter()
     await page.goto(url + "/")
     await page.get_by_text("Train rows").wait_for()
@@ -105,9 +107,7 @@ async def _uploader(browser, url: str, parquet: str, who: str) -> dict:
 async def _trainer(browser, url: str, who: str) -> dict:
     from tests.browser.training_flow import train_tiny_model
 
-    ctx = await browser.new_context(viewport={"width": 1300, "height": 900})
-    page = await ctx.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
+    ctx, page = await _new_session(browser)
     t0 = time.perf_counter()
     await train_tiny_model(page, url, _idle)
     took = time.perf_counter() - t0
