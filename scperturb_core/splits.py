@@ -5,6 +5,9 @@
   type's rows for compounds that are *not* measured in the sparse cell types (and not controls); they leave
   the training fold, so the held-out cell type keeps only its shared-compound rows, as B/Myeloid do.
 * :func:`leave_compounds_out` -- the new-SMILES case: every row of the held-out compounds leaves.
+* :func:`shift_folds` -- the test situation itself, and the folds that choose everything: the
+  sparse-cell-type (B/Myeloid) rows of some shared compounds leave, their T/NK rows stay, so each
+  held-out row is "a compound measured in T/NK cells, predicted in B or Myeloid cells".
 
 Folds are deterministic (seeded) and carry row indices into ``data.obs``.
 """
@@ -83,4 +86,33 @@ def leave_compounds_out(data: PerturbData, n_folds: int = 5, seed: int = 0) -> l
         val = np.flatnonzero(obs[SM_NAME].isin(held).to_numpy())
         train = np.setdiff1d(np.arange(len(obs)), val)
         folds.append(Fold(name=f"compounds fold {k + 1}/{n_folds}", train_idx=train, val_idx=val))
+    return folds
+
+
+def shift_folds(data: PerturbData, n_folds: int | None = 5, seed: int = 0) -> list[Fold]:
+    """Grouped k-fold over the shared, non-control compounds (the 15 measured in B/Myeloid).
+
+    Each fold validates on the sparse-cell-type rows of its compounds and keeps every other row of
+    them (their T/NK rows) in training -- exactly the test situation. ``n_folds=None`` (or more folds
+    than compounds) is leave-one-compound-out. Deterministic in ``seed``.
+    """
+    obs = data.obs
+    sparse = sparse_cell_types(data)
+    if not sparse:
+        raise ValueError("no sparse cell type: every cell type is well covered, nothing to hold out")
+    controls = set(obs.loc[obs[CONTROL].astype(bool), SM_NAME])
+    names = sorted(shared_compounds(data) - controls)
+    if len(names) < 2:
+        raise ValueError(f"need at least 2 non-control compounds measured in {sparse}, got {len(names)}")
+    k = len(names) if n_folds is None else min(int(n_folds), len(names))
+    if k < 2:
+        raise ValueError(f"n_folds must be >= 2, got {n_folds!r}")
+    order = np.random.default_rng(seed).permutation(len(names))
+    in_sparse = obs[CELL_TYPE].isin(sparse).to_numpy()
+    folds = []
+    for i in range(k):
+        held = {names[j] for j in order[i::k]}
+        val = np.flatnonzero(in_sparse & obs[SM_NAME].isin(held).to_numpy())
+        train = np.setdiff1d(np.arange(len(obs)), val)
+        folds.append(Fold(name=f"shift fold {i + 1}/{k}", train_idx=train, val_idx=val))
     return folds

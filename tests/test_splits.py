@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from scperturb_core.constants import CELL_TYPE, CONTROL, SM_NAME
-from scperturb_core.splits import leave_compounds_out, leave_one_cell_type_out, shared_compounds
+from scperturb_core.splits import (leave_compounds_out, leave_one_cell_type_out, shared_compounds, shift_folds,
+                                   sparse_cell_types)
 
 
 def test_cell_type_folds_hold_out_non_shared_rows(tiny):
@@ -46,3 +47,24 @@ def test_compound_folds_partition_compounds(tiny):
 def test_too_many_folds(tiny):
     with pytest.raises(ValueError, match="n_folds=999"):
         leave_compounds_out(tiny, n_folds=999)
+
+
+def test_shift_folds_hold_out_sparse_rows_of_shared_compounds(tiny):
+    sparse = sparse_cell_types(tiny)
+    folds = shift_folds(tiny, n_folds=5, seed=0)
+    assert len(folds) == 5
+    held_all = []
+    for f in folds:
+        val = tiny.obs.iloc[f.val_idx]
+        assert val[CELL_TYPE].isin(sparse).all() and not val[CONTROL].any()
+        held = set(val[SM_NAME])
+        held_all += sorted(held)
+        train = tiny.obs.iloc[f.train_idx]
+        # the held-out compounds keep their T/NK rows, lose every sparse-cell-type row
+        kept = train[train[SM_NAME].isin(held)]
+        assert len(kept) > 0 and not kept[CELL_TYPE].isin(sparse).any()
+        assert len(f.train_idx) + len(f.val_idx) == tiny.n_rows
+    shared = shared_compounds(tiny) - set(tiny.obs.loc[tiny.obs[CONTROL], SM_NAME])
+    assert sorted(held_all) == sorted(shared)
+    loo = shift_folds(tiny, n_folds=None)
+    assert len(loo) == len(shared)
