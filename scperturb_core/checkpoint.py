@@ -8,6 +8,9 @@ A model directory holds
 * ``features.npz`` (plain arrays, read with ``allow_pickle=False``) and ``features.json`` -- the
   fitted feature state: statistics, gene basis, readout, fragment vocabulary, genes, cell types,
   training compounds;
+* ``stack.npz`` and ``stack.json`` -- the stacked predictor: weights per target cell type, the
+  baseline fallback, the baselines' fitted means (float32), new-compound shrinkage, interval
+  multipliers and scale, the measurement noise level and the validation report;
 * ``manifest.json`` -- format version, gene-list hash and the SHA-256 of every other file.
 
 Loading a directory that is missing, incomplete, corrupt, from another gene list or holding pickled
@@ -33,13 +36,15 @@ from .io import sha256_bytes
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 WEIGHTS = "weights.pt"
 CONFIG = "config.json"
 FEATURES_NPZ = "features.npz"
 FEATURES_JSON = "features.json"
+STACK_NPZ = "stack.npz"
+STACK_JSON = "stack.json"
 MANIFEST = "manifest.json"
-FILES: tuple[str, ...] = (WEIGHTS, CONFIG, FEATURES_NPZ, FEATURES_JSON)
+FILES: tuple[str, ...] = (WEIGHTS, CONFIG, FEATURES_NPZ, FEATURES_JSON, STACK_NPZ, STACK_JSON)
 
 
 class ModelDirError(ValueError):
@@ -66,6 +71,12 @@ def serialize(predictor) -> dict[str, bytes]:
               "info": predictor.info}
     files = {WEIGHTS: wbuf.getvalue(), CONFIG: _json_bytes(config), FEATURES_NPZ: buf.getvalue(),
              FEATURES_JSON: _json_bytes(meta)}
+    if predictor.stack is None:
+        raise ValueError("this predictor has no stack state to save; retrain it")
+    s_arrays, s_meta = predictor.stack.state()
+    sbuf = io.BytesIO()
+    np.savez(sbuf, **{k: np.ascontiguousarray(v) for k, v in s_arrays.items()})
+    files[STACK_NPZ], files[STACK_JSON] = sbuf.getvalue(), _json_bytes(s_meta)
     manifest = {"format": CHECKPOINT_FORMAT, "gene_hash": gene_hash(predictor.genes), "n_genes": len(predictor.genes),
                 "members": list(predictor.models), "sha256": {name: sha256_bytes(b) for name, b in files.items()}}
     files[MANIFEST] = _json_bytes(manifest)
@@ -136,7 +147,7 @@ def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None):
         ModelDirError: one line naming the directory and what is wrong with it.
     """
     from .features import FeaturePipeline, gene_hash
-    from .models import build_model
+    from .models import MODEL_KINDS, build_model
     from .predictor import Predictor
     from .train import History, ModelSpec
 
@@ -149,6 +160,8 @@ def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None):
     if not (path / MANIFEST).is_file():
         raise ModelDirError(f"{label} is incomplete or not a model directory: {MANIFEST} is missing")
     manifest = _read_json(path / MANIFEST, label)
+    if manifest.get("format") == 1:
+        raise ModelDirError(f"{label} predates the stacked predictor (format 1); retrain it")
     if manifest.get("format") != CHECKPOINT_FORMAT:
         raise ModelDirError(f"{label}: unsupported format {manifest.get('format')!r} (expected {CHECKPOINT_FORMAT})")
     missing = [f for f in FILES if not (path / f).is_file()]
@@ -167,15 +180,7 @@ def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None):
                             f"({manifest.get('n_genes')} genes) than the data ({len(genes)} genes)")
 
     # features
-    try:
-        with np.load(io.BytesIO(raw[FEATURES_NPZ]), allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as exc:
-        if "pickle" in str(exc).lower():
-            raise ModelDirError(f"{label}: {FEATURES_NPZ} holds pickled objects (refused)") from None
-        raise ModelDirError(f"{label}: {FEATURES_NPZ} is unreadable ({str(exc).splitlines()[0]})") from None
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise ModelDirError(f"{label}: {FEATURES_NPZ} is unreadable ({str(exc).splitlines()[0]})") from None
+    arrays = _read_npz(raw[FEATURES_NPZ], FEATURES_NPZ, label)
     meta = json.loads(raw[FEATURES_JSON].decode("utf-8")) if raw[FEATURES_JSON] else {}
     try:
         pipe = FeaturePipeline.from_state(arrays, meta)
@@ -221,7 +226,36 @@ def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None):
             raise ModelDirError(f"{label}: {WEIGHTS} does not fit the {kind} model ({first})") from None
         model.eval()
         models[kind] = model
-    return Predictor(pipe, models, weights, spec, histories, dict(config.get("info", {})))
+
+    # stack
+    from .stack import StackState
+
+    s_arrays = _read_npz(raw[STACK_NPZ], STACK_NPZ, label)
+    s_meta = _read_json(path / STACK_JSON, label)
+    try:
+        stack = StackState.from_state(s_arrays, s_meta, len(pipe.genes))
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ModelDirError(f"{label}: bad stack state ({str(exc).splitlines()[0]})") from None
+    if stack.means is not None and (stack.means.compounds != list(pipe.compound_names)
+                                    or stack.means.cell_types != list(pipe.cell_types)):
+        raise ModelDirError(f"{label}: the stack's compounds or cell types do not match the features")
+    missing_members = [c for c in stack.candidates if c in MODEL_KINDS and c not in models]
+    if missing_members:
+        raise ModelDirError(f"{label}: the stack uses {missing_members[0]!r}, which the model lacks")
+    return Predictor(pipe, models, weights, spec, histories, dict(config.get("info", {})), stack=stack)
+
+
+def _read_npz(data: bytes, name: str, label: str) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file's bytes (no pickles); :class:`ModelDirError` with one line otherwise."""
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except ValueError as exc:
+        if "pickle" in str(exc).lower():
+            raise ModelDirError(f"{label}: {name} holds pickled objects (refused)") from None
+        raise ModelDirError(f"{label}: {name} is unreadable ({str(exc).splitlines()[0]})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise ModelDirError(f"{label}: {name} is unreadable ({str(exc).splitlines()[0]})") from None
 
 
 def is_valid(model_dir: str | os.PathLike, genes: Sequence[str] | None = None) -> bool:

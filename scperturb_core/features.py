@@ -24,7 +24,7 @@ All sizes come from the data and the featurizers (``len``), never from literals.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -197,8 +197,13 @@ class FeaturePipeline:
 
     # ------------------------------------------------------------------------------------- fitting
 
-    def fit(self, obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str]) -> FeaturePipeline:
-        """Fit every statistic on the rows given (the training fold), ``X`` ``(n, g)``."""
+    def fit(self, obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str],
+            on_step: Callable[[float, str], None] | None = None) -> FeaturePipeline:
+        """Fit every statistic on the rows given (the training fold), ``X`` ``(n, g)``.
+
+        ``on_step(fraction, message)`` (optional) is called before each step (fraction of the fit in [0, 1)).
+        """
+        step = on_step or (lambda frac, msg: None)
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[0] != len(obs) or X.shape[1] != len(genes):
             raise ValueError(f"X must be (rows={len(obs)}, genes={len(genes)}), got shape {X.shape}")
@@ -215,12 +220,14 @@ class FeaturePipeline:
         self.panel = reference_panel(ct)
 
         # gene basis
+        step(0.0, "gene basis")
         self.mu = X.mean(axis=0, dtype=np.float64)
         k = max(1, min(cfg.n_components, X.shape[0] - 1, X.shape[1]))
         _, _, vt = randomized_svd(X - self.mu.astype(np.float32), k, n_iter=cfg.svd_iter, random_state=cfg.seed)
         self.basis = vt.astype(np.float32)
 
         # cell-type statistics
+        step(0.35, "cell-type and compound statistics")
         ct_raw = np.stack([self._project_stats(_group_stats(X[ct == t])) for t in self.cell_types])
         # compound statistics (per compound, on the panel; leave-one-out per training row)
         self._index = SimilarityIndex(self.compound_smiles, self.compound_names, cfg.fingerprint)
@@ -234,6 +241,7 @@ class FeaturePipeline:
         self.cell_raw = ct_raw
 
         # chemistry
+        step(0.6, "fingerprints and fragments")
         self.fingerprint = MorganFeaturizer(cfg.fingerprint)
         vocab = FragmentVocabulary().fit(self.compound_smiles, method=cfg.fragment_method,
                                          min_count=min(cfg.fragment_min_count, max(len(self.compound_smiles), 1)))
@@ -242,6 +250,7 @@ class FeaturePipeline:
         self._comp_chem = self.chem_featurizer(self.compound_smiles)
 
         # readout
+        step(0.8, "readout")
         targets, residual = self.targets(X)
         if cfg.readout:
             self.readout_alpha, loo_base = self._fit_readout(row_raw, targets, residual, ct)

@@ -22,6 +22,7 @@ from .data import PerturbData
 from .features import FeaturePipeline
 from .io import cache_dir
 from .models import PerturbNet
+from .stack import CT_MEAN, LEVELS, POOLED, StackState, apply_weights, candidate_predictions, shrink, sim_bin
 from .train import History, ModelSpec, predict_components, train_ensemble
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,13 @@ class Predictor:
         weights: ensemble weight of each member (sum 1), chosen on validation rows.
         histories: per-member training history (train / validation loss per epoch).
         info: training facts (rows, seconds, validation scores).
+        stack: the stacked predictor's state (weights, fallback, shrinkage, intervals, noise level);
+            ``predict`` uses it when enabled, else the networks' ensemble.
     """
 
     def __init__(self, pipeline: FeaturePipeline, models: dict[str, PerturbNet], weights: dict[str, float],
-                 spec: ModelSpec, histories: dict[str, History] | None = None, info: dict | None = None):
+                 spec: ModelSpec, histories: dict[str, History] | None = None, info: dict | None = None,
+                 stack: StackState | None = None):
         if not models:
             raise ValueError("a predictor needs at least one trained model")
         self.pipeline = pipeline
@@ -57,9 +61,12 @@ class Predictor:
         self.genes: tuple[str, ...] = tuple(pipeline.genes)
         self.cell_types: list[str] = list(pipeline.cell_types)
         self.compounds = pd.DataFrame({SM_NAME: pipeline.compound_names, SMILES: pipeline.compound_smiles})
+        self.stack = stack
 
     def __repr__(self) -> str:
         members = ", ".join(f"{k}={w:.2f}" for k, w in self.weights.items())
+        if self.stacked:
+            members += ", stack" if not self.stack.fallback else f", fallback {self.stack.fallback}"
         return f"Predictor({len(self.genes)} genes, {len(self.cell_types)} cell types, {members})"
 
     @property
@@ -87,24 +94,90 @@ class Predictor:
         if names is not None and len(names) != len(smiles):
             raise ValueError(f"got {len(names)} names for {len(smiles)} SMILES")
 
+    @property
+    def stacked(self) -> bool:
+        """True when ``predict`` uses the stack (or its baseline fallback) chosen on shift-true folds."""
+        return self.stack is not None and self.stack.enabled
+
+    @property
+    def fallback_message(self) -> str | None:
+        """One line when the predictor does not use the stack (e.g. "the stack did not beat compound
+        mean on shift-true validation; predicting with compound mean"), else None."""
+        return None if self.stack is None else self.stack.message
+
+    @property
+    def noise_sd(self) -> np.ndarray:
+        """Per-gene measurement noise ``(g,)`` float32 of the training matrix
+        (:func:`~scperturb_core.uncertainty.measurement_noise`), stored with the model."""
+        if self.stack is None:
+            raise ValueError("this model carries no measurement noise level; retrain it")
+        return self.stack.noise_sd
+
     def predict(self, cell_types: Sequence[str], smiles: Sequence[str],
                 names: Sequence[str | None] | None = None) -> np.ndarray:
-        """Ensemble prediction, float32 ``(n, g)`` for the pairs ``(cell_types[i], smiles[i])``.
+        """The default prediction, float32 ``(n, g)`` for the pairs ``(cell_types[i], smiles[i])``.
 
-        A known training compound (by ``names[i]``, else by canonical SMILES) uses its fitted
-        statistics; any other SMILES is featurized and its statistics imputed from its
-        Tanimoto-nearest training compounds. An invalid SMILES or unknown cell type raises
-        ``ValueError`` naming it.
+        With the stack: a known training compound (by ``names[i]``, else by canonical SMILES) gets the
+        stack of its target cell type over the baselines, the readout and the networks (or the baseline
+        fallback); a new SMILES gets the cell-type mean plus the shrunk model correction for its
+        Tanimoto similarity to the training compounds. Without the stack: the networks' ensemble. An
+        invalid SMILES or unknown cell type raises ``ValueError`` naming it.
         """
+        return self._predict(cell_types, smiles, names)[0]
+
+    def _predict(self, cell_types, smiles, names, with_groups: bool = False):
         cell_types, smiles = list(cell_types), list(smiles)
         names = None if names is None else list(names)
         self._check_lengths(cell_types, smiles, names)
         out = np.zeros((len(smiles), len(self.genes)), dtype=np.float32)
+        known = np.ones(len(smiles), dtype=bool)
+        bins = np.zeros(len(smiles), dtype=np.int64)
         for sl in self._chunks(len(smiles)):
-            comps = self._components(cell_types[sl], smiles[sl], None if names is None else names[sl])
-            mixed = sum(self.weights[k] * c for k, c in comps.items())
-            out[sl] = self.pipeline.to_genes(mixed)
-        return out
+            nm = None if names is None else names[sl]
+            if not self.stacked:
+                comps = self._components(cell_types[sl], smiles[sl], nm)
+                mixed = sum(self.weights[k] * c for k, c in comps.items())
+                out[sl] = self.pipeline.to_genes(mixed)
+                if with_groups:
+                    known[sl] = self.pipeline.resolve(smiles[sl], nm if nm is not None else [None] * len(smiles[sl]))[0] >= 0
+                continue
+            st = self.stack
+            cands, comp_idx = candidate_predictions(self.pipeline, st.means, self.models, cell_types[sl],
+                                                    smiles[sl], nm)
+            chunk = apply_weights(st.weights, [cands[c] for c in st.candidates],
+                                  [t if t in st.weights else POOLED for t in cell_types[sl]])
+            new = np.flatnonzero(comp_idx < 0)
+            if new.size:
+                new_smiles = [smiles[sl][i] for i in new]
+                sims = np.array([nb[0][1] if nb else 0.0 for nb in self.pipeline.nearest(new_smiles, k=1)])
+                b = sim_bin(sims)
+                chunk[new] = shrink(cands[st.new_member][new], cands[CT_MEAN][new], st.shrink, b)
+                bins[sl][new] = b
+            known[sl] = comp_idx >= 0
+            out[sl] = chunk
+        return out, known, bins
+
+    def predict_interval(self, cell_types: Sequence[str], smiles: Sequence[str],
+                         names: Sequence[str | None] | None = None,
+                         level: float = 0.8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(estimate, lower, upper)``, each float32 ``(n, g)``: :meth:`predict` and a ``level`` interval.
+
+        Half-widths are a multiplier times a per-gene scale, the multiplier calibrated on cross-fitted
+        out-of-fold residuals per target cell type (measured compounds) or similarity bin (new
+        compounds). Levels: :data:`~scperturb_core.stack.LEVELS`; others raise ``ValueError``.
+        """
+        if not self.stacked:
+            raise ValueError("this model has no calibrated intervals (trained without shift-true folds)")
+        if not any(abs(float(level) - lv) < 1e-9 for lv in LEVELS):
+            raise ValueError(f"unsupported interval level {level!r}; choose one of {list(LEVELS)}")
+        level = min(LEVELS, key=lambda lv: abs(lv - float(level)))
+        est, known, bins = self._predict(cell_types, smiles, names, with_groups=True)
+        cts = list(cell_types)
+        half = np.empty(len(est), dtype=np.float32)
+        for i in range(len(est)):
+            half[i] = self.stack.multiplier(level, bool(known[i]), cts[i], int(bins[i]))
+        width = half[:, None] * self.stack.scale[None, :]
+        return est, (est - width).astype(np.float32), (est + width).astype(np.float32)
 
     def predict_members(self, cell_types: Sequence[str], smiles: Sequence[str],
                         names: Sequence[str | None] | None = None) -> dict[str, np.ndarray]:

@@ -57,6 +57,12 @@ class TrainConfig:
         threads: CPU threads for torch and BLAS (0 keeps the libraries' defaults). One thread is the
             default: the networks are small, and spinning OpenMP teams slow down by 10-50x on a busy
             shared machine (measured on 2 cores).
+        stack: train the default predictor (:mod:`scperturb_core.stack`): shift-true folds choose the
+            epochs, the stack weights over baselines, readout and networks, the new-compound shrinkage
+            and the intervals. False (or data without a sparse cell type): the networks' ensemble with
+            ``val_fraction`` early stopping, as before.
+        shift_folds: grouped folds over the compounds measured in the sparse cell types;
+            new_compound_folds: leave-compounds-out folds for the new-molecule shrinkage (0: none).
     """
 
     epochs: int = 200
@@ -71,8 +77,16 @@ class TrainConfig:
     seed: int = 0
     device: Device = "auto"
     threads: int = 1
+    stack: bool = True
+    shift_folds: int = 5
+    new_compound_folds: int = 3
 
     def __post_init__(self) -> None:
+        if not isinstance(self.shift_folds, int) or isinstance(self.shift_folds, bool) or self.shift_folds < 2:
+            raise ValueError(f"TrainConfig.shift_folds must be an int >= 2, got {self.shift_folds!r}")
+        nf = self.new_compound_folds
+        if not isinstance(nf, int) or isinstance(nf, bool) or nf < 0 or nf == 1:
+            raise ValueError(f"TrainConfig.new_compound_folds must be 0 or an int >= 2, got {nf!r}")
         for name in ("epochs", "patience"):
             v = getattr(self, name)
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -186,13 +200,16 @@ def _tensors(data: TrainData, device: torch.device) -> tuple[dict[str, torch.Ten
 
 
 def fit(model: PerturbNet, train: TrainData, cfg: TrainConfig, val: TrainData | None = None,
-        on_epoch: EpochCallback | None = None) -> History:
+        on_epoch: EpochCallback | None = None, val_trace: list | None = None) -> History:
     """Train ``model`` in place; return its :class:`History`.
 
     The best state after at least ``cfg.min_epochs`` epochs (lowest validation MRRMSE; with
     ``min_epochs=0`` the untrained network counts as epoch 0; the last epoch without validation rows)
     is restored.
     ``on_epoch(model.kind, epoch, history)`` is called after every epoch (1-based).
+    ``val_trace``, when a list, receives the validation rows' predicted components ``(n_val, k)``
+    float32 of the untrained network (epoch 0) and after every epoch, so a caller can pick an epoch
+    on folds without retraining.
     """
     if len(train) < 2:
         raise ValueError(f"need at least 2 training rows, got {len(train)}")
@@ -219,7 +236,10 @@ def fit(model: PerturbNet, train: TrainData, cfg: TrainConfig, val: TrainData | 
     if has_val:  # epoch 0: the untrained network (its head starts at zero, so this is the readout)
         model.eval()
         with torch.no_grad():
-            hist.initial_val_loss = float(loss_fn("mrrmse", model(xv), yv, rv, val.n_genes))
+            out = model(xv)
+            hist.initial_val_loss = float(loss_fn("mrrmse", out, yv, rv, val.n_genes))
+        if val_trace is not None:
+            val_trace.append(out.detach().cpu().numpy().astype(np.float32))
         if cfg.min_epochs == 0:
             best_val, best_state = hist.initial_val_loss, copy.deepcopy(model.state_dict())
     for epoch in range(1, cfg.epochs + 1):
@@ -241,7 +261,10 @@ def fit(model: PerturbNet, train: TrainData, cfg: TrainConfig, val: TrainData | 
         if has_val:
             model.eval()
             with torch.no_grad():
-                v = float(loss_fn("mrrmse", model(xv), yv, rv, val.n_genes))
+                out = model(xv)
+                v = float(loss_fn("mrrmse", out, yv, rv, val.n_genes))
+            if val_trace is not None:
+                val_trace.append(out.detach().cpu().numpy().astype(np.float32))
             hist.val_loss.append(v)
             if epoch >= cfg.min_epochs and v < best_val - 1e-7:
                 best_val, hist.best_epoch = v, epoch
@@ -373,8 +396,50 @@ def train_ensemble(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec:
         return _train_ensemble(obs.reset_index(drop=True), X, genes, spec, on_progress, on_epoch)
 
 
+def validation_folds(obs: pd.DataFrame, cfg: TrainConfig) -> tuple[list, list]:
+    """The shift-true folds and the leave-compounds-out folds of ``obs`` (empty lists when the data have
+    no sparse cell type or too few shared compounds; the second list is empty if ``new_compound_folds``
+    is 0 or there are too few compounds)."""
+    from types import SimpleNamespace
+
+    from .splits import leave_compounds_out, shift_folds
+
+    view = SimpleNamespace(obs=obs)
+    try:
+        folds = shift_folds(view, n_folds=cfg.shift_folds, seed=cfg.seed)
+    except ValueError as exc:
+        log.info("no shift-true folds: %s", exc)
+        return [], []
+    lco = []
+    if cfg.new_compound_folds:
+        try:
+            lco = leave_compounds_out(view, n_folds=cfg.new_compound_folds, seed=cfg.seed)
+        except ValueError as exc:
+            log.info("no leave-compounds-out folds: %s", exc)
+    return folds, lco
+
+
 def _train_ensemble(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec: ModelSpec,
                     on_progress: ProgressCallback | None, on_epoch: EpochCallback | None):
+    from .predictor import Predictor
+    from .stack import disabled_state, fit_stacked
+
+    X = np.asarray(X, dtype=np.float32)
+    folds, lco = validation_folds(obs, spec.train) if spec.train.stack else ([], [])
+    if folds:
+        pipe, models, weights, histories, info, state = fit_stacked(obs, X, genes, spec, folds, lco,
+                                                                    on_progress=on_progress, on_epoch=on_epoch)
+        return Predictor(pipe, models, weights, spec, histories, info, stack=state)
+    pred = _train_networks(obs, X, genes, spec, on_progress, on_epoch)
+    reason = "disabled in the training settings" if not spec.train.stack else "no shift-true folds in these data"
+    pred.stack = disabled_state(X, {"validation": f"random {spec.train.val_fraction:.0%} of rows ({reason})"})
+    pred.info["stack"] = {"uses_stack": False, "fallback": None, "message": pred.stack.message}
+    return pred
+
+
+def _train_networks(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec: ModelSpec,
+                    on_progress: ProgressCallback | None, on_epoch: EpochCallback | None):
+    """The networks' ensemble with a random validation share (no stack): data without a sparse cell type."""
     from .predictor import Predictor
 
     report = on_progress or (lambda frac, msg: None)
