@@ -14,7 +14,7 @@ from scperturb_core.baselines import BASELINE_NAMES
 from scperturb_core.checkpoint import ModelDirError
 from scperturb_core.data import PerturbData
 from scperturb_core.evaluate import (READOUT, Task, default_model_table, score_baselines, score_predictor,
-                                     tasks_for)
+                                     tasks_for, validation_tables)
 from scperturb_core.features import FeatureConfig
 from scperturb_core.models import MLPConfig, TransformerConfig
 from scperturb_core.predictor import (Predictor, default_model_dir, ensure_default_models, list_model_dirs,
@@ -117,9 +117,10 @@ def _default_table(key: str, model_dir: str, stamp: float, _data: PerturbData, _
 
 
 def default_models_section(data: PerturbData) -> None:
-    st.caption("The ensemble of the MLP and the Transformer at default settings, trained on every training row "
-               "of the active dataset. It is trained once, on first use, and cached on disk; the Rank and Predict "
-               "pages use it.")
+    st.caption("The default predictor: a non-negative stack over the baselines, the readout and the MLP and "
+               "Transformer, with every choice (epochs, weights, new-compound shrinkage, intervals) made on "
+               "shift-true folds -- B/Myeloid rows of compounds measured there, held out while their T/NK rows "
+               "stay. Trained once per dataset on first use and cached on disk; the Rank and Predict pages use it.")
     try:
         target = default_model_dir(data)
         if (target / "manifest.json").exists():
@@ -136,12 +137,14 @@ def default_models_section(data: PerturbData) -> None:
     info = pred.info
     cols = st.columns(4)
     cols[0].metric("Training rows", f"{info.get('n_rows', data.n_rows):,}")
-    cols[1].metric("Validation rows", f"{info.get('n_val_rows', 0):,}")
+    cols[1].metric("Shift-true validation rows", f"{info.get('n_val_rows', 0):,}")
     cols[2].metric("Weights (" + " / ".join(pred.weights) + ")", " / ".join(f"{w:.2f}" for w in pred.weights.values()))
-    seconds = info.get("feature_seconds", 0.0) + sum(info.get("train_seconds", {}).values())
+    seconds = info.get("feature_seconds", 0.0) + sum(info.get("train_seconds", {}).values()) + info.get("cv_seconds", 0.0)
     cols[3].metric("Training time", f"{seconds:.1f} s")
+    _validation_section(pred)
     st.plotly_chart(loss_figure(pred.histories), width="stretch", key="default-curves")
-    st.caption(CURVES_NOTE)
+    st.caption("Training loss of the final networks, trained on every row for the number of epochs chosen on the "
+               "shift-true folds (" + ", ".join(f"{k} {e}" for k, e in info.get("epochs", {}).items()) + ").")
     try:
         table = _default_table(data.key, str(default_model_dir(data)), _stamp(data), data, pred)
     except ValueError as exc:
@@ -149,13 +152,36 @@ def default_models_section(data: PerturbData) -> None:
         return
     st.markdown("**MRRMSE** (lower is better; the seed's Table 2 with the baselines beside the models)")
     st.dataframe(_score_table(table).style.format("{:.4f}"), width="stretch")
-    st.caption(f"Validation: rows held out of the networks' gradient steps. {READOUT!r} is the closed-form "
-               "per-cell-type map both networks build on. Saved in the cache folder for this dataset.")
+    st.caption(f"Shift-true CV: out-of-fold rows of the shift-true folds (the stack cross-fitted). {READOUT!r} is "
+               "the closed-form per-cell-type map both networks build on. Saved in the cache folder for this dataset.")
+
+
+def _validation_section(pred: Predictor) -> None:
+    """The shift-true validation of the default predictor: scores, stack weights, fallback, coverage."""
+    tables = validation_tables(pred)
+    if tables["message"]:
+        st.warning(tables["message"], icon=":material/info:")
+    if tables["cv"].empty:
+        return
+    st.markdown("**Shift-true validation** (out-of-fold rows; MRRMSE lower is better, ranking higher is better; "
+                "the compound-mean row is the plain compound-mean ranking)")
+    st.dataframe(tables["cv"].style.format("{:.4f}", na_rep="-"), width="stretch")
+    c1, c2 = st.columns(2)
+    c1.markdown("**Stack weights** per target cell type (`*`: the others)")
+    c1.dataframe(tables["weights"].style.format("{:.3f}"), width="stretch")
+    c2.markdown("**Interval coverage** (cross-fitted; the target is the interval's level)")
+    if not tables["coverage"].empty:
+        c2.dataframe(tables["coverage"].style.format("{:.1%}", na_rep="-"), width="stretch")
+    new = tables["new_compound"]
+    if new:
+        c2.caption(f"New molecules: {new.get('member')} shrunk towards the cell-type mean by similarity "
+                   f"(factors {new.get('factors')}); cross-fitted {new.get('ratio', float('nan')):.3f} x the "
+                   "cell-type mean on leave-compounds-out folds.")
 
 
 def train_section(data: PerturbData) -> None:
     try:
-        tasks = tasks_for(data)
+        tasks = tasks_for(data, family="all")
     except ValueError as exc:
         st.error(str(exc).splitlines()[0], icon=":material/error:")
         return
@@ -177,7 +203,8 @@ def train_section(data: PerturbData) -> None:
     hidden = c4.select_slider("Hidden width", HIDDEN_CHOICES, key=Keys.TRAIN_HIDDEN)
     lr = c5.select_slider("Learning rate", LR_CHOICES, key=Keys.TRAIN_LR, format_func=lambda v: f"{v:g}")
     task_name = c6.selectbox("Score on", names, key=Keys.TRAIN_TASK,
-                             help="A held-out cell type (its non-shared compounds leave the training rows), "
+                             help="A shift-true fold (B/Myeloid rows of some compounds leave, their T/NK rows "
+                                  "stay), a held-out cell type (its non-shared compounds leave the training rows), "
                                   "or the id_map rows when their values are known.")
     st.button("Train", type="primary", icon=":material/model_training:", on_click=_request, args=(Keys.TRAIN_PENDING,))
     if st.session_state.pop(Keys.TRAIN_PENDING, False):
