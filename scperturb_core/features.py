@@ -228,10 +228,10 @@ class FeaturePipeline:
 
         # cell-type statistics
         step(0.35, "cell-type and compound statistics")
-        ct_raw = np.stack([self._project_stats(_group_stats(X[ct == t])) for t in self.cell_types])
+        ct_raw = self._stats_matrix(X, [np.flatnonzero(ct == t) for t in self.cell_types])
         # compound statistics (per compound, on the panel; leave-one-out per training row)
         self._index = SimilarityIndex(self.compound_smiles, self.compound_names, cfg.fingerprint)
-        self.comp_raw = np.stack([self._project_stats(_group_stats(X[r])) for r in self._compound_rows(ct, sm)])
+        self.comp_raw = self._stats_matrix(X, self._compound_rows(ct, sm))
         row_raw = self._loo_stats(X, ct, sm)
         # standardization (one scale per block, column means over the training rows)
         self.stats_center = row_raw.mean(axis=0)
@@ -278,18 +278,17 @@ class FeaturePipeline:
     def _loo_stats(self, X: np.ndarray, ct: np.ndarray, sm: np.ndarray) -> np.ndarray:
         """``(n, 3k)`` statistics of each row's compound without the row itself."""
         in_panel = np.isin(ct, self.panel)
-        out = np.zeros((len(ct), len(STATS) * self.k), dtype=np.float64)
-        missing = []
+        groups, missing = [], []
         for i in range(len(ct)):
             same = sm == sm[i]
             same[i] = False
             rows = np.flatnonzero(same & in_panel)
             if not rows.size:
                 rows = np.flatnonzero(same)
-            if rows.size:
-                out[i] = self._project_stats(_group_stats(X[rows]))
-            else:
+            groups.append(rows)
+            if not rows.size:
                 missing.append(i)
+        out = self._stats_matrix(X, groups)
         if missing:  # a compound measured once: impute from its neighbours, as for a new SMILES
             names = [sm[i] for i in missing]
             idx = [self.compound_names.index(n) for n in names]
@@ -297,11 +296,27 @@ class FeaturePipeline:
             out[missing] = self._index.impute(self.comp_raw, smiles, k=self.cfg.n_neighbors, exclude_self=True)
         return out
 
-    def _project_stats(self, stats: tuple[np.ndarray, ...]) -> np.ndarray:
-        """Concatenated projections of (mean, median, std) on the basis, ``(3k,)`` float64."""
-        b = self.basis.astype(np.float64)
-        mean, median, std = stats
-        return np.concatenate([(mean - self.mu) @ b.T, (median - self.mu) @ b.T, std @ b.T])
+    def _stats_matrix(self, X: np.ndarray, groups: Sequence[np.ndarray], chunk: int = 128) -> np.ndarray:
+        """``(len(groups), 3k)`` projected statistics of the row groups (an empty group gives zeros).
+
+        The statistics of ``chunk`` groups are stacked and projected in one matrix product.
+        """
+        b = self.basis.astype(np.float64).T
+        mu = np.asarray(self.mu, dtype=np.float64)
+        k = self.k
+        out = np.zeros((len(groups), len(STATS) * k), dtype=np.float64)
+        for start in range(0, len(groups), chunk):
+            part = groups[start:start + chunk]
+            mean = np.zeros((len(part), X.shape[1]))
+            med, sd = np.zeros_like(mean), np.zeros_like(mean)
+            filled = np.zeros(len(part), dtype=bool)
+            for j, rows in enumerate(part):
+                if len(rows):
+                    mean[j], med[j], sd[j] = _group_stats(X[rows])
+                    filled[j] = True
+            block = np.hstack([(mean - mu) @ b, (med - mu) @ b, sd @ b])
+            out[start:start + len(part)] = np.where(filled[:, None], block, 0.0)
+        return out
 
     def _block_scales(self, centered: np.ndarray) -> np.ndarray:
         """One RMS scale per block of ``k`` columns, repeated per column (``(width,)``)."""
@@ -340,11 +355,14 @@ class FeaturePipeline:
             Ac, Tc = A - a_mean, T - t_mean
             G = Ac @ Ac.T
             n = len(rows)
+            lam, Q = np.linalg.eigh((G + G.T) / 2)  # one decomposition serves every penalty
+            lam = np.maximum(lam, 0.0)
+            QT = Q.T @ Tc
             for a_i, alpha in enumerate(alphas):
-                inv = np.linalg.inv(G + alpha * n * scale * np.eye(n))
-                coef = inv @ Tc
-                fitted = G @ coef + t_mean
-                hat = np.einsum("ij,ji->i", G, inv) + 1.0 / n
+                reg = alpha * n * scale
+                coef = Q @ (QT / (lam + reg)[:, None])
+                fitted = Q @ (QT * (lam / (lam + reg))[:, None]) + t_mean
+                hat = (Q**2) @ (lam / (lam + reg)) + 1.0 / n
                 loo[a_i, rows] = T - (T - fitted) / np.maximum(1.0 - hat, 1e-6)[:, None]
                 weights[a_i, j] = Ac.T @ coef
         errors = [np.mean(np.sqrt((np.sum((loo[a_i] - targets) ** 2, axis=1) + residual) / self.n_genes))

@@ -504,7 +504,13 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
     from .train import History, TrainData, fit, seed_everything
     from .uncertainty import measurement_noise
 
-    say = on_progress or (lambda f, m: None)
+    last = [0.0]
+
+    def say(frac: float, msg: str) -> None:  # monotone, whatever the rounding of the step arithmetic
+        last[0] = min(max(last[0], float(frac)), 1.0)
+        if on_progress is not None:
+            on_progress(last[0], msg)
+
     members = spec.members
     n_genes = len(genes)
     X = np.asarray(X, dtype=np.float32)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -117,8 +118,15 @@ def test_train_ensemble_tiny(tiny):
     out = pred.predict(q[CELL_TYPE].tolist(), smiles, q[SM_NAME].tolist())
     members = pred.predict_members(q[CELL_TYPE].tolist(), smiles, q[SM_NAME].tolist())
     assert out.shape == (len(q), tiny.n_genes) and out.dtype == np.float32
-    mixed = sum(pred.weights[k] * members[k] for k in members)
-    np.testing.assert_allclose(out, mixed, rtol=1e-4, atol=1e-4)
+    assert pred.stacked and np.isfinite(out).all()
+    fractions = [f for f, _ in progress]
+    assert all(a <= b for a, b in zip(fractions, fractions[1:]))  # progress only moves forward
+    assert any("shift fold 2/5" in m for _, m in progress) and any("final fit" in m for _, m in progress)
+    plain = train_ensemble(tiny.obs, tiny.X, tiny.genes, replace(SMALL, train=replace(SMALL.train, stack=False)))
+    members = plain.predict_members(q[CELL_TYPE].tolist(), smiles, q[SM_NAME].tolist())
+    mixed = sum(plain.weights[k] * members[k] for k in members)
+    np.testing.assert_allclose(plain.predict(q[CELL_TYPE].tolist(), smiles, q[SM_NAME].tolist()), mixed,
+                               rtol=1e-4, atol=1e-4)
     near = pred.nearest(["CCO", smiles[0]], k=3)
     assert len(near) == 2 and len(near[0]) == 3 and near[1][0] == (q[SM_NAME].iloc[0], 1.0)
     with pytest.raises(ValueError, match="invalid SMILES 'not a smiles'"):
@@ -154,8 +162,13 @@ def test_benchmark_tiny(tiny):
     held = set(zip(fold.queries[CELL_TYPE], fold.queries[SM_NAME]))
     assert not held & set(zip(fold.obs[CELL_TYPE], fold.obs[SM_NAME]))
     results = benchmark(data, SMALL, folds=1)
-    assert set(BASELINE_NAMES) | {"mlp", "transformer", "ensemble"} <= set(results["method"])
+    assert set(BASELINE_NAMES) | {"mlp", "transformer", "ensemble", "stack"} <= set(results["method"])
+    pooled = results[results["kind"] == "pooled"]
+    assert len(pooled) and pooled["method"].is_unique and (pooled["rows"] == len(fold.truth)).all()
+    stack_row = results[(results.method == "stack") & (results.kind == "id_map")].iloc[0]
+    assert 0.0 <= stack_row["coverage_80"] <= 1.0
     assert results["mrrmse"].notna().all()
+    assert tasks_for(data, folds=1, family="cell type")[0].name.startswith("held-out ")
     table = summary(results)
     assert table.loc["compound mean"].filter(like="/ best").min() >= 1.0
     zero_row = results[(results.method == "zeros") & (results.kind == "id_map")]
