@@ -61,6 +61,8 @@ MIN_GROUP_ROWS = 6
 #: a stack weight is at most this (the weights are not normalised; this only keeps the optimiser sane)
 MAX_WEIGHT = 3.0
 STACK_FORMAT = 1
+#: the fold runs of the networks stop after at most this many epochs without a better validation score
+FOLD_PATIENCE = 20
 
 
 def sim_bin(sim: np.ndarray | float) -> np.ndarray:
@@ -464,7 +466,8 @@ def fit_fold(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, train
 
         if epochs is None:
             trace: list[np.ndarray] = []
-            hist = fit(model, data, replace(spec.train, min_epochs=0), val, on_epoch=on_ep, val_trace=trace)
+            fold_cfg = replace(spec.train, min_epochs=0, patience=min(spec.train.patience, FOLD_PATIENCE))
+            hist = fit(model, data, fold_cfg, val, on_epoch=on_ep, val_trace=trace)
             traces[kind] = trace
             curves[kind] = [hist.initial_val_loss, *hist.val_loss]
         else:
