@@ -49,6 +49,11 @@ def test_first_use_trains_default_models_then_trains_and_saves(tiny_parquet):
     assert len(at.dataframe) >= 1
     table = at.dataframe[0].value
     assert {"compound mean", "mlp", "transformer", "ensemble"} <= set(table.index)
+    # the shift-true validation of the default predictor: scores with ranking, stack weights, coverage
+    assert any("Shift-true validation" in m.value for m in at.markdown)
+    cv = next(d.value for d in at.dataframe if "x best baseline" in d.value.columns)
+    assert "stack" in cv.index and {"ranking Spearman", "precision@10"} <= set(cv.columns)
+    assert any("80% interval" in d.value.columns for d in at.dataframe)
 
     # a tiny training run, scored on a held-out cell type, beside the baselines
     at.selectbox(key=Keys.TRAIN_TASK).set_value("held-out NK cells")
