@@ -1,9 +1,12 @@
 """Trained models behind one object: predict any (cell type, compound) pairs, including new SMILES.
 
-:class:`Predictor` bundles the fitted feature pipeline, the trained networks ("mlp", "transformer")
-and the ensemble weights chosen on validation rows. :func:`ensure_default_models` gives every page and
-command the default models of a dataset: loaded from the cache when present and valid, else trained
-on all training rows (with progress) and saved atomically.
+:class:`Predictor` bundles the fitted feature pipeline, the trained networks ("mlp", "transformer"),
+their ensemble weights and the stack state (:class:`~scperturb_core.stack.StackState`: stack weights
+over baselines, readout and networks, the baseline fallback, new-compound shrinkage, calibrated
+intervals and the measurement noise level), all chosen on shift-true folds.
+:func:`ensure_default_models` gives every page and command the default models of a dataset: loaded
+from the cache when present and valid, else trained on all training rows (with progress) and saved
+atomically.
 """
 from __future__ import annotations
 
@@ -250,7 +253,8 @@ def list_model_dirs() -> list[Path]:
 
 
 def default_spec() -> ModelSpec:
-    """The default models: the ensemble of the MLP and the Transformer at default settings."""
+    """The default models: the stack over the baselines, the readout, the MLP and the Transformer at
+    default settings, chosen on shift-true folds."""
     return ModelSpec()
 
 

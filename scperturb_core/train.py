@@ -5,9 +5,12 @@
 per-epoch train / validation history, stops early on the validation MRRMSE and restores the best
 weights. :func:`seed_everything` is the one place that seeds.
 
-:func:`train_ensemble` fits the feature pipeline on the given rows, holds out a random share of each
-cell type's rows from the gradient steps for early stopping and the ensemble weight, trains the requested networks and
-returns a :class:`~scperturb_core.predictor.Predictor`.
+:func:`train_ensemble` returns the default :class:`~scperturb_core.predictor.Predictor`: on data with
+shift-true folds (:func:`~scperturb_core.splits.shift_folds`) the stack of :mod:`scperturb_core.stack`
+-- features and networks fitted per fold on the fold's training rows, epochs, stack weights,
+new-compound shrinkage and intervals chosen on the held-out rows, then a final fit on all rows.
+Without such folds (or with ``TrainConfig.stack=False``) it trains the networks' ensemble with a random
+share of each cell type's rows held out of the gradient steps for early stopping and the ensemble weight.
 """
 from __future__ import annotations
 
