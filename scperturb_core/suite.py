@@ -81,9 +81,10 @@ class SuiteConfig:
 
 #: the full suite: every gene, the default predictor as shipped, two of five compound folds
 FULL = SuiteConfig()
-#: the small suite (CI): 300 genes, 12 epochs, one compound fold, fewer internal folds
-SMALL = SuiteConfig(genes=300, epochs=12, lco_folds=1,
-                    train_overrides=(("shift_folds", 3), ("new_compound_folds", 2)))
+#: the small suite (CI): 200 genes, 10 epochs, one compound fold, the fewest internal folds the
+#: default predictor accepts (its numbers show the structure of the result, not the predictor's quality)
+SMALL = SuiteConfig(genes=200, epochs=10, lco_folds=1,
+                    train_overrides=(("shift_folds", 2), ("new_compound_folds", 2)))
 #: the settings the small suite runs (six, seeds differ)
 SMALL_SETTINGS: tuple[str, ...] = ("demo", "low-carry-over", "far-lineage", "chemistry-poor",
                                    "heavy-tails-rank3", "nonlinear")
