@@ -157,6 +157,10 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from .evaluate import benchmark, summary
     from .io import atomic_write_text
 
+    if args.suite or args.small or args.settings:
+        from .suite import run_cli
+
+        return run_cli(args)
     data = _load_data(args.data, args.genes)
     spec = _spec(args)
     t0 = time.perf_counter()
@@ -211,5 +215,9 @@ def add_parser(sub) -> None:
     p.add_argument("--baselines-only", action="store_true", help="skip the models")
     p.add_argument("--no-readout", action="store_true",
                    help="ablation: networks without the per-cell-type readout they build on")
+    p.add_argument("--suite", action="store_true",
+                   help="the default predictor on every simulator setting: id_map ratio, ranking, new compounds")
+    p.add_argument("--small", action="store_true", help="with --suite: 6 settings, few genes and epochs (minutes)")
+    p.add_argument("--settings", default=None, help="with --suite: comma-separated setting names")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_benchmark)
