@@ -173,9 +173,9 @@ def _validation_section(pred: Predictor) -> None:
     if not tables["coverage"].empty:
         c2.dataframe(tables["coverage"].style.format("{:.1%}", na_rep="-"), width="stretch")
     new = tables["new_compound"]
-    if new:
+    if new and new.get("ratio") is not None:
         c2.caption(f"New molecules: {new.get('member')} shrunk towards the cell-type mean by similarity "
-                   f"(factors {new.get('factors')}); cross-fitted {new.get('ratio', float('nan')):.3f} x the "
+                   f"(factors {new.get('factors')}); cross-fitted {new['ratio']:.3f} x the "
                    "cell-type mean on leave-compounds-out folds.")
 
 

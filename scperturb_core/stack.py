@@ -636,6 +636,7 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
         "coverage": {"measured": cover_m, "new": cover_n}, "new_compound": new_report,
         "cv_seconds": round(cv_seconds, 3),
     }
+    info_stack = _finite_or_none(info_stack)
     state = StackState(cands, weights, None if use_stack else best_base, means, new_member, shrink_f, intervals,
                        scale, noise, True, info_stack)
     info = {"n_rows": int(len(obs)), "n_val_rows": int(len(oof_idx)), "feature_seconds": round(feat_seconds, 3),
@@ -648,7 +649,20 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
                                   for t, w in weights.items()}},
             "epochs": epochs, "coverage": info_stack["coverage"], "new_compound": new_report}
     say(1.0, "done")
-    return pipe, models, member_w, histories, info, state
+    return pipe, models, member_w, histories, _finite_or_none(info), state
+
+
+def _finite_or_none(obj):
+    """``obj`` with every NaN / inf float replaced by None (JSON without NaN; e.g. a ranking on too few rows)."""
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite_or_none(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if math.isfinite(obj) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    return obj
 
 
 def _mean_curve(folds, kind) -> list[float]:
