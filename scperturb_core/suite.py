@@ -333,6 +333,10 @@ def format_report(result: dict) -> str:
     with pd.option_context("display.width", 250, "display.max_columns", 30):
         text = table.round(3).to_string()
     lines = [text, ""]
+    notes = [(r["setting"], r.get("predictor", {}).get("fallback_message")) for r in result["settings"]]
+    lines += [f"{name}: {msg}" for name, msg in notes if msg]
+    if any(msg for _, msg in notes):
+        lines.append("")
     for bar, passed, detail in check_bars(result):
         tag = "n/a " if passed is None else ("PASS" if passed else "FAIL")
         lines.append(f"{tag}  {bar}: {detail}")

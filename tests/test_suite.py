@@ -97,6 +97,8 @@ def test_table_has_a_row_per_setting_and_a_mean():
     assert math.isnan(table.loc["demo", "readout / best"])  # absent member
     text = format_report(result)
     assert "PASS  mean: default <= 0.92 x best baseline: 0.750" in text
+    result["settings"][1]["predictor"] = {"fallback_message": "predicting with gene mean"}
+    assert "s1: predicting with gene mean" in format_report(result)
 
 
 @pytest.mark.parametrize("argv, message", [
