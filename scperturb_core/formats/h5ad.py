@@ -154,10 +154,8 @@ def _layer_names(fh) -> list[str]:
 
 
 def _default_layer(names: Sequence[str], preferred: Sequence[str]) -> str | None:
-    for name in preferred:
-        if name in names:
-            return name
-    return names[0] if len(names) == 1 else None
+    """The first of ``preferred`` that is in ``names`` (None when none is)."""
+    return next((name for name in preferred if name in names), None)
 
 
 def _shape(elem) -> tuple[int, ...]:
@@ -231,7 +229,8 @@ def h5ad_layers(source: Source) -> list[str]:
 
 
 def default_layer(layers: Sequence[str]) -> str:
-    """``sign_log10_pval`` when present, else ``X`` (else the only layer there is)."""
+    """``sign_log10_pval`` when present, else ``X`` (when neither is, ``sign_log10_pval``: reading it
+    then fails with the layers found)."""
     return _default_layer(layers, (LAYER_SIGN_LOG10_PVAL, LAYER_X)) or LAYER_SIGN_LOG10_PVAL
 
 
