@@ -291,3 +291,55 @@ def test_export_bytes_round_trip(tmp_path):
     assert adata.uns[UNS_SIMULATED]
     with pytest.raises(ValueError, match="not in the table"):
         frame_to_h5ad_bytes(frame, ["nope"])
+
+
+def test_export_new_molecule_predictions(tiny, tmp_path):
+    import anndata as ad
+
+    from scperturb_core.discovery import predict_smiles
+    from scperturb_core.formats.export import predictions_to_h5ad_bytes
+    from tests.fake_predictor import FakePredictor
+
+    preds = predict_smiles(FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.5),
+                           "CCO ethanol\nC1CC broken\nc1ccccc1O phenol\n")
+    path = tmp_path / "predictions.h5ad"
+    path.write_bytes(predictions_to_h5ad_bytes(preds, provenance={"dataset": tiny.name}, simulated=True))
+    adata = ad.read_h5ad(path)
+    frame = preds.long_frame()
+    assert adata.shape == (2 * len(preds.cell_types), tiny.n_genes)  # the broken row is not exported
+    assert list(adata.var_names) == list(tiny.genes)
+    np.testing.assert_array_equal(adata.layers[LAYER_PREDICTION], frame[list(tiny.genes)].to_numpy(np.float32))
+    assert adata.obs["name"].tolist() == frame["name"].tolist()
+    assert adata.obs[CELL_TYPE].tolist() == frame[CELL_TYPE].tolist()
+    if getattr(preds, "spread", None) is not None:
+        assert adata.layers["uncertainty"].shape == adata.shape
+    assert adata.uns["provenance"]["dataset"] == tiny.name and adata.uns[UNS_SIMULATED]
+
+
+# ----------------------------------------------------------------------------------- app sidebar
+
+
+def test_sidebar_offers_the_layers_of_an_h5ad(demo_dir):
+    from streamlit.testing.v1 import AppTest
+
+    from pages.common import SOURCE_PATH, Keys
+    from tests.conftest import ROOT
+
+    path = str(demo_dir / "h5ad" / "de_train.h5ad")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state[Keys.SOURCE] = SOURCE_PATH
+    at.session_state[Keys.PATH] = path
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.sidebar.error
+    box = at.sidebar.selectbox(key=Keys.DATA_LAYER)
+    assert box.options == [LAYER_CLIPPED, LAYER_SIGN_LOG10_PVAL] and box.value == LAYER_SIGN_LOG10_PVAL
+    data = at.session_state[Keys.ACTIVE]
+    assert data.simulated and np.abs(data.X).max() > 4  # the demo file's marker; the unclipped layer
+    assert any("simulated values" in w.value for w in at.warning)
+    clipped = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    clipped.session_state[Keys.SOURCE] = SOURCE_PATH
+    clipped.session_state[Keys.PATH] = path
+    clipped.session_state[Keys.DATA_LAYER] = LAYER_CLIPPED
+    clipped.run()
+    assert not clipped.exception and np.abs(clipped.session_state[Keys.ACTIVE].X).max() <= 4

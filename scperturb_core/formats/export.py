@@ -14,6 +14,8 @@ from .h5ad import _obs_frame, to_bytes
 
 #: the uns key holding the provenance mapping
 UNS_PROVENANCE = "provenance"
+#: the value column (and layer) of a compound ranking
+RANK_SCORE = "score"
 
 
 def _uns_safe(value):
@@ -84,3 +86,10 @@ def predictions_to_h5ad_bytes(preds, *, provenance: dict | None = None, simulate
         spread = np.asarray(spread)
         extra["uncertainty"] = spread.reshape(-1, spread.shape[-1])
     return frame_to_h5ad_bytes(frame, genes, extra_layers=extra, provenance=provenance, simulated=simulated)
+
+
+def ranking_to_h5ad_bytes(table: pd.DataFrame, *, provenance: dict | None = None, simulated: bool = False) -> bytes:
+    """A compound ranking (one row per compound x cell type) as ``.h5ad``: ``layers["score"]``
+    ``(R, 1)``, every other column (names, cell type, source, uncertainty) in ``obs``, the query and
+    dataset in ``uns["provenance"]``."""
+    return frame_to_h5ad_bytes(table, [RANK_SCORE], layer=RANK_SCORE, provenance=provenance, simulated=simulated)
