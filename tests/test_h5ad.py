@@ -343,3 +343,22 @@ def test_sidebar_offers_the_layers_of_an_h5ad(demo_dir):
     clipped.session_state[Keys.DATA_LAYER] = LAYER_CLIPPED
     clipped.run()
     assert not clipped.exception and np.abs(clipped.session_state[Keys.ACTIVE].X).max() <= 4
+
+
+def test_export_ranking(tiny, tmp_path):
+    import anndata as ad
+
+    from scperturb_core.formats.export import ranking_to_h5ad_bytes
+    from scperturb_core.rank import build_cube, rank_compounds
+    from tests.fake_predictor import FakePredictor
+
+    cube = build_cube(tiny, FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.5))
+    table = rank_compounds(cube, "CD69", "B cells")
+    path = tmp_path / "ranking.h5ad"
+    path.write_bytes(ranking_to_h5ad_bytes(table, provenance={"genes": ["CD69"], "cell_type": "B cells"}))
+    adata = ad.read_h5ad(path)
+    assert list(adata.var_names) == ["score"] and adata.n_obs == len(table)
+    np.testing.assert_allclose(adata.layers["score"][:, 0], table["score"].to_numpy(np.float32))
+    assert adata.obs[SM_NAME].tolist() == table[SM_NAME].tolist()
+    np.testing.assert_allclose(adata.obs["uncertainty"].to_numpy(), table["uncertainty"].to_numpy())
+    assert list(adata.uns["provenance"]["genes"]) == ["CD69"] and not adata.uns[UNS_SIMULATED]
