@@ -95,6 +95,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     pred = train_ensemble(data.obs, data.X, data.genes, spec, on_progress=_progress_printer(not args.quiet))
     seconds = time.perf_counter() - t0
+    pred.info.update(dataset=data.name, simulated=bool(data.simulated))  # carried into .h5ad predictions
     pred.save(out)
     note = "  [values are SIMULATED]" if data.simulated else ""
     print(f"trained {spec.model} on {data.n_rows} rows x {data.n_genes} genes of {data.name}{note} in {seconds:.1f} s")
@@ -144,8 +145,12 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         from .formats.h5ad import write_prediction_h5ad
 
         method_id = args.method_id or f"scperturb_{pred.spec.model}"
+        from .constants import UNS_SIMULATED
+
+        trained_on = {k: pred.info[k] for k in ("dataset", "simulated") if k in pred.info}
         write_prediction_h5ad(out, values, id_map[ID].tolist(), pred.genes, dataset_id=args.dataset_id,
-                              method_id=method_id)
+                              method_id=method_id,
+                              uns={"training_data": trained_on, UNS_SIMULATED: bool(trained_on.get("simulated"))})
         print(f"wrote {out}: layers['prediction'] {len(id_map)} x {len(pred.genes)} genes (dataset_id "
               f"{args.dataset_id!r}, method_id {method_id!r}) in {seconds:.2f} s of prediction")
         return 0

@@ -246,6 +246,7 @@ def test_predict_format_h5ad_passes_the_benchmark_check(model_dir, tiny, tmp_pat
                      "method_id": "scperturb_ensemble"}
     adata = ad.read_h5ad(out)
     assert adata.layers[LAYER_PREDICTION].dtype == np.float32
+    assert adata.uns["training_data"]["dataset"] == "de_train.parquet" and not adata.uns[UNS_SIMULATED]
     np.testing.assert_allclose(adata.layers[LAYER_PREDICTION], pd.read_csv(csv).drop(columns=[ID]).to_numpy(),
                                rtol=1e-5, atol=1e-5)  # the CSV is written with 6 significant digits
 
