@@ -11,7 +11,9 @@ For ``R`` rows (cell type x compound pairs) and ``n`` genes, with ``e_ij = y_ij 
     mean_rowwise_cosine   = 1/R sum_i <y_i, yhat_i> / (|y_i| |yhat_i|)
 
 A correlation or cosine that is undefined (a constant or all-zero row) counts as 0, as in the
-benchmark. The genes scored are the truth's (the prediction must hold all of them; extra genes are
+benchmark. (The benchmark averages the stored entries of a sparse ``proxyC::simil`` diagonal; a row
+whose similarity is exactly 0 may be left out of its mean there, while it counts here. Real data
+practically never hits this.) The genes scored are the truth's (the prediction must hold all of them; extra genes are
 ignored); a NaN in the prediction counts as 0 (the benchmark warns and does the same), a NaN in the
 truth is an error. The truth layer defaults to ``clipped_sign_log10_pval`` (the benchmark's
 default), else ``sign_log10_pval``, else ``X``; the prediction layer to ``prediction``.
