@@ -9,10 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages.formats_ui import layer_selectbox
 from scperturb_core.constants import DEMO, ENV_DATA, MAX_UPLOAD_MB
 from scperturb_core.data import DataError, PerturbData, load_dataset
-
-from pages.formats_ui import layer_selectbox
 
 
 class Keys:

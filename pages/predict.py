@@ -191,7 +191,7 @@ def _parquet() -> bytes:
 def _h5ad() -> bytes:
     return predictions_to_h5ad_bytes(preds, simulated=data.simulated, provenance={
         "dataset": data.name, "dataset_key": data.key,
-        "model_weights": dict(predictor.weights) if predictor is not None else {}})
+        "model_weights": dict(getattr(predictor, "weights", None) or {})})
 
 
 b1, b2, b3 = st.columns(3)

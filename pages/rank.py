@@ -119,12 +119,17 @@ st.dataframe(table.drop(columns=[SMILES]), width="stretch", hide_index=True,
                             "uncertainty": st.column_config.NumberColumn(format="%.3f")})
 st.download_button("Download the ranking (CSV)", data=table.to_csv(index=False).encode("utf-8"),
                    file_name="ranking.csv", mime="text/csv", icon=":material/download:")
-st.download_button("Download the ranking (.h5ad)", file_name="ranking.h5ad", mime="application/x-hdf5",
-                   icon=":material/download:", data=lambda: ranking_to_h5ad_bytes(table, simulated=data.simulated, provenance={
-                       "dataset": data.name, "dataset_key": data.key, "mode": mode, "cell_type": target_ct,
-                       "genes": targets if mode == MODE_GENES else [], "keep": keep if mode == MODE_GENES else [],
-                       "up": ups if mode != MODE_GENES else [], "down": downs if mode != MODE_GENES else [],
-                       "measured_only": bool(measured_only)}))
+
+
+def _ranking_h5ad() -> bytes:
+    query = {"genes": targets, "keep": keep} if mode == MODE_GENES else {"up": ups, "down": downs}
+    return ranking_to_h5ad_bytes(table, simulated=data.simulated, provenance={
+        "dataset": data.name, "dataset_key": data.key, "mode": mode, "cell_type": target_ct,
+        "measured_only": bool(measured_only), **query})
+
+
+st.download_button("Download the ranking (.h5ad)", data=_ranking_h5ad, file_name="ranking.h5ad",
+                   mime="application/x-hdf5", icon=":material/download:")
 
 st.subheader("Structures of the top hits")
 hits = top.drop_duplicates(SM_NAME).head(N_STRUCTURES)

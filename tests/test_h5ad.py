@@ -18,6 +18,7 @@ from scperturb_core.formats.h5ad import (
     write_prediction_h5ad,
 )
 from scperturb_core.formats.marker import write_marked_parquet
+from tests.discovery_pages import fake_models  # noqa: F401  (fixture)
 
 QUICK = ["--epochs", "3", "--components", "8"]
 
@@ -363,3 +364,51 @@ def test_export_ranking(tiny, tmp_path):
     assert adata.obs[SM_NAME].tolist() == table[SM_NAME].tolist()
     np.testing.assert_allclose(adata.obs["uncertainty"].to_numpy(), table["uncertainty"].to_numpy())
     assert list(adata.uns["provenance"]["genes"]) == ["CD69"] and not adata.uns[UNS_SIMULATED]
+
+
+@pytest.fixture
+def deferred_downloads(monkeypatch):
+    """The callables that download buttons defer (file name -> callable), recorded under AppTest."""
+    import streamlit.testing.v1.app_test as app_test
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    recorded: dict[str, object] = {}
+
+    class Recording(MediaFileManager):
+        def add_deferred(self, data_callable, mimetype, coordinates, file_name=None, **kw):
+            recorded[file_name] = data_callable
+            return super().add_deferred(data_callable, mimetype, coordinates, file_name, **kw)
+
+    monkeypatch.setattr(app_test, "MediaFileManager", Recording)
+    return recorded
+
+
+def _read_h5ad_bytes(data: bytes, tmp_path):
+    import anndata as ad
+
+    path = tmp_path / "download.h5ad"
+    path.write_bytes(data)
+    return ad.read_h5ad(path)
+
+
+def test_rank_page_h5ad_download(tiny_parquet, fake_models, deferred_downloads, tmp_path):
+    from tests.discovery_pages import page
+
+    at = page("pages/rank.py", tiny_parquet).run()
+    assert not at.exception, at.exception
+    adata = _read_h5ad_bytes(deferred_downloads["ranking.h5ad"](), tmp_path)
+    assert list(adata.var_names) == ["score"] and adata.n_obs > 0
+    assert list(adata.uns["provenance"]["genes"]) == ["CD69"]
+    assert adata.uns["provenance"]["cell_type"] == "B cells"
+
+
+def test_predict_page_h5ad_download(tiny, tiny_parquet, fake_models, deferred_downloads, tmp_path):
+    from pages.common import Keys
+    from tests.discovery_pages import page
+
+    at = page("pages/predict.py", tiny_parquet, **{Keys.PREDICT_TEXT: "CCO ethanol\nc1ccccc1O phenol\n"}).run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    adata = _read_h5ad_bytes(deferred_downloads["predictions.h5ad"](), tmp_path)
+    assert adata.shape == (2 * len(tiny.cell_types), tiny.n_genes)
+    assert adata.uns["provenance"]["dataset"] == "de_train.parquet"
