@@ -134,7 +134,7 @@ def test_info_and_train_accept_h5ad_and_layer(demo_dir, capsys):
     path = str(demo_dir / "h5ad" / "de_train.h5ad")
     assert main(["info", "--data", path, "--layer", LAYER_CLIPPED]) == 0
     out = capsys.readouterr().out
-    assert "SIMULATED" in out and "split column" in out
+    assert "SIMULATED" in out and "split column" in out and "values from layer 'clipped_sign_log10_pval'" in out
 
 
 def test_looks_like_h5ad(demo_dir, tiny_parquet):
@@ -412,3 +412,26 @@ def test_predict_page_h5ad_download(tiny, tiny_parquet, fake_models, deferred_do
     adata = _read_h5ad_bytes(deferred_downloads["predictions.h5ad"](), tmp_path)
     assert adata.shape == (2 * len(tiny.cell_types), tiny.n_genes)
     assert adata.uns["provenance"]["dataset"] == "de_train.parquet"
+
+
+def test_reads_a_file_shaped_like_the_benchmarks(tiny, tmp_path):
+    """Categorical obs, a non-numeric obs index, extra layers (incl. a boolean one), var columns and
+    a data frame in uns, as in the benchmark's de_train.h5ad."""
+    import anndata as ad
+
+    obs = tiny.obs.copy()
+    obs.insert(4, SPLIT, np.where(obs["control"], "control", "train"))
+    obs = obs.astype({c: "category" for c in ("cell_type", "sm_name", "sm_lincs_id", "SMILES", SPLIT)})
+    obs.index = [f"{c}_{s}" for c, s in zip(tiny.obs[CELL_TYPE], tiny.obs[SM_NAME])]
+    var = pd.DataFrame({"feature_name": list(tiny.genes)}, index=list(tiny.genes))
+    layers = {"logFC": tiny.X / 3, "P.Value": 10 ** -np.abs(tiny.X), "is_de": np.abs(tiny.X) > 2,
+              LAYER_SIGN_LOG10_PVAL: tiny.X.astype(np.float64), LAYER_CLIPPED: np.clip(tiny.X, -4, 4)}
+    uns = {"dataset_id": "neurips-2023-data", "single_cell_obs": pd.DataFrame({"cell_id": ["a", "b"]})}
+    path = tmp_path / "de_train.h5ad"
+    ad.AnnData(obs=obs, var=var, layers=layers, uns=uns).write_h5ad(path, compression="gzip")
+    data = load_dataset(str(path))
+    np.testing.assert_array_equal(data.X, tiny.X)
+    pd.testing.assert_frame_equal(data.obs, tiny.obs)
+    assert not data.simulated and data.id_map is None  # the tiny design does not match the real id_map
+    np.testing.assert_array_equal(load_dataset(str(path), layer="is_de").X, (np.abs(tiny.X) > 2).astype(np.float32))
+    assert set(h5ad_layers(str(path))) == set(layers)

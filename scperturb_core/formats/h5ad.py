@@ -270,7 +270,7 @@ def load_h5ad(source: Source, *, layer: str | None = None, name: str | None = No
                          for c in META_COLUMNS}).reset_index(drop=True)
     meta = _check_meta(meta, label)
     _check_finite(values, genes, chosen)
-    notes: list[str] = []
+    notes: list[str] = [f"values from layer {chosen!r} (layers: {', '.join(names)})"]
     if SPLIT in obs.columns:
         counts = obs[SPLIT].astype(str).value_counts()
         notes.append(f"split column: {', '.join(f'{k} {v}' for k, v in counts.items())}")
