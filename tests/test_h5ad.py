@@ -435,3 +435,21 @@ def test_reads_a_file_shaped_like_the_benchmarks(tiny, tmp_path):
     assert not data.simulated and data.id_map is None  # the tiny design does not match the real id_map
     np.testing.assert_array_equal(load_dataset(str(path), layer="is_de").X, (np.abs(tiny.X) > 2).astype(np.float32))
     assert set(h5ad_layers(str(path))) == set(layers)
+
+
+def test_sidebar_truncated_h5ad_is_one_line_error(train_adata, tmp_path):
+    from streamlit.testing.v1 import AppTest
+
+    from pages.common import SOURCE_PATH, Keys
+    from tests.conftest import ROOT
+
+    path = tmp_path / "cut.h5ad"
+    path.write_bytes(_bytes(train_adata, tmp_path)[:3000])
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state[Keys.SOURCE] = SOURCE_PATH
+    at.session_state[Keys.PATH] = str(path)
+    at.run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.sidebar.error]
+    assert errors and "truncated" in errors[0] and "\n" not in errors[0]
+    assert at.session_state[Keys.ACTIVE] is None
