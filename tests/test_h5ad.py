@@ -14,8 +14,7 @@ from scperturb_core.constants import (
 )
 from scperturb_core.data import DataError, load_dataset
 from scperturb_core.formats.h5ad import (
-    check_prediction_h5ad, dataset_anndata, h5ad_layers, load_h5ad, looks_like_h5ad, write_demo_h5ad_files,
-    write_prediction_h5ad,
+    check_prediction_h5ad, dataset_anndata, h5ad_layers, load_h5ad, looks_like_h5ad, write_prediction_h5ad,
 )
 from scperturb_core.formats.marker import write_marked_parquet
 from tests.discovery_pages import fake_models  # noqa: F401  (fixture)
@@ -107,6 +106,7 @@ def test_demo_h5ad_layout(demo_dir, tiny):
     assert list(test.obs_names) == [str(i) for i in tiny.id_map[ID]]
     assert test.obs[[CELL_TYPE, SM_NAME]].astype(str).values.tolist() == tiny.id_map[[CELL_TYPE, SM_NAME]].values.tolist()
     np.testing.assert_array_equal(test.layers[LAYER_SIGN_LOG10_PVAL], tiny.truth)
+    np.testing.assert_array_equal(load_h5ad(str(demo_dir / "h5ad" / "de_test.h5ad")).X, tiny.truth)
     assert set(test.obs[SPLIT]) <= {"public_test", "private_test"}
     ids = pd.read_csv(demo_dir / "h5ad" / "id_map.csv")
     assert ids[ID].tolist() == tiny.id_map[ID].tolist()
