@@ -453,3 +453,16 @@ def test_sidebar_truncated_h5ad_is_one_line_error(train_adata, tmp_path):
     errors = [e.value for e in at.sidebar.error]
     assert errors and "truncated" in errors[0] and "\n" not in errors[0]
     assert at.session_state[Keys.ACTIVE] is None
+
+
+def test_formats_do_not_import_streamlit():
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    code = ("import sys, scperturb_core.formats.h5ad, scperturb_core.formats.score, scperturb_core.formats.export, "
+            "scperturb_core.formats.marker, scperturb_core.formats.score_cli; print('streamlit' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
