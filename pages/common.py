@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from pages.formats_ui import layer_selectbox
 from scperturb_core.constants import DEMO, ENV_DATA, MAX_UPLOAD_MB
 from scperturb_core.data import DataError, PerturbData, load_dataset
 
@@ -20,6 +21,7 @@ class Keys:
     PATH = "data_path"
     UPLOAD = "data_upload"  # the uploader widget
     UPLOAD_ID_MAP = "data_upload_id_map"
+    DATA_LAYER = "data_layer"  # the value layer of an .h5ad dataset
     UPLOADED = "uploaded_dataset"  # PerturbData parsed from this session's upload
     UPLOADED_SIG = "uploaded_signature"
     DATA_ERROR = "data_error"
@@ -86,26 +88,26 @@ def _demo() -> PerturbData:
 
 
 @st.cache_resource(show_spinner="Reading the dataset...", max_entries=4)
-def _from_path(path: str, mtime: float) -> PerturbData:
-    data = load_dataset(path)
+def _from_path(path: str, mtime: float, layer: str | None = None) -> PerturbData:
+    data = load_dataset(path, layer=layer)
     data.X.flags.writeable = False
     return data
 
 
-def _from_upload(parquet, id_map) -> PerturbData | None:
+def _from_upload(parquet, id_map, layer: str | None = None) -> PerturbData | None:
     """Parse this session's upload once; it lives only in this session's state."""
     if parquet is None:
         st.session_state.pop(Keys.UPLOADED, None)
         st.session_state.pop(Keys.UPLOADED_SIG, None)
         return None
-    sig = (parquet.file_id, getattr(id_map, "file_id", None))
+    sig = (parquet.file_id, getattr(id_map, "file_id", None), layer)
     if st.session_state.get(Keys.UPLOADED_SIG) != sig:
         st.session_state.pop(Keys.UPLOADED, None)
         st.session_state[Keys.UPLOADED_SIG] = sig
         if parquet.size > MAX_UPLOAD_MB * 2**20:
             raise DataError(f"upload too large: {parquet.size / 2**20:.0f} MB (limit {MAX_UPLOAD_MB} MB)")
         data = load_dataset(parquet.getvalue(), id_map=id_map.getvalue() if id_map else None,
-                            name=parquet.name)
+                            name=parquet.name, layer=layer)
         data.X.flags.writeable = False
         st.session_state[Keys.UPLOADED] = data
     return st.session_state.get(Keys.UPLOADED)
@@ -127,17 +129,17 @@ def dataset_sidebar() -> None:
             if source == SOURCE_DEMO:
                 data = _demo()
             elif source == SOURCE_PATH:
-                path = st.text_input("de_train.parquet path", key=Keys.PATH,
+                path = st.text_input("de_train.parquet or .h5ad path", key=Keys.PATH,
                                      help=f"Defaults to ${ENV_DATA}. The embedded Kaggle id_map is used "
                                           "when it matches the file.")
                 if path.strip():
                     p = os.path.expanduser(path.strip())
                     mtime = os.path.getmtime(p) if os.path.isfile(p) else -1.0
-                    data = _from_path(p, mtime)
+                    data = _from_path(p, mtime, layer_selectbox(p, Keys.DATA_LAYER))
             else:
-                parquet = st.file_uploader("de_train.parquet", type=["parquet"], key=Keys.UPLOAD)
+                parquet = st.file_uploader("de_train.parquet or .h5ad", type=["parquet", "h5ad"], key=Keys.UPLOAD)
                 id_map = st.file_uploader("id_map.csv (optional)", type=["csv"], key=Keys.UPLOAD_ID_MAP)
-                data = _from_upload(parquet, id_map)
+                data = _from_upload(parquet, id_map, layer_selectbox(parquet, Keys.DATA_LAYER))
         except DataError as exc:
             st.session_state[Keys.DATA_ERROR] = str(exc)
             st.error(str(exc), icon=":material/error:")

@@ -15,6 +15,7 @@ from scperturb_core.discovery import (
     AD_THRESHOLD, IN_DOMAIN, MAX_MOLECULES, MAX_SMILES_BYTES, MAX_TANIMOTO, NAME, NEAREST, NOTE, OK, REASON, ROW,
     parse_smiles_table, predict_smiles,
 )
+from scperturb_core.formats.export import predictions_to_h5ad_bytes
 from scperturb_core.genes import validate_genes
 
 EXAMPLE = """CC(C)Cc1ccc(cc1)C(C)C(=O)O ibuprofen
@@ -187,7 +188,15 @@ def _parquet() -> bytes:
     return buf.getvalue()
 
 
-b1, b2 = st.columns(2)
+def _h5ad() -> bytes:
+    return predictions_to_h5ad_bytes(preds, simulated=data.simulated, provenance={
+        "dataset": data.name, "dataset_key": data.key,
+        "model_weights": dict(getattr(predictor, "weights", None) or {})})
+
+
+b1, b2, b3 = st.columns(3)
 b1.download_button("CSV", data=_csv, file_name="predictions.csv", mime="text/csv", icon=":material/download:")
 b2.download_button("Parquet", data=_parquet, file_name="predictions.parquet", mime="application/octet-stream",
+                   icon=":material/download:")
+b3.download_button("AnnData (.h5ad)", data=_h5ad, file_name="predictions.h5ad", mime="application/x-hdf5",
                    icon=":material/download:")

@@ -8,6 +8,7 @@ from pages.common import Keys, require_data, simulated_badge
 from pages.predictor_ui import get_cube, get_predictor
 from scperturb_core.chem import mol_svg
 from scperturb_core.constants import CELL_TYPE, DEFAULT_GENE, DEFAULT_TARGET_CELL_TYPE, SM_NAME, SMILES
+from scperturb_core.formats.export import ranking_to_h5ad_bytes
 from scperturb_core.genes import parse_gene_list, validate_genes
 from scperturb_core.rank import KEEP_WEIGHT, rank_compounds, reversal_scores
 
@@ -118,6 +119,17 @@ st.dataframe(table.drop(columns=[SMILES]), width="stretch", hide_index=True,
                             "uncertainty": st.column_config.NumberColumn(format="%.3f")})
 st.download_button("Download the ranking (CSV)", data=table.to_csv(index=False).encode("utf-8"),
                    file_name="ranking.csv", mime="text/csv", icon=":material/download:")
+
+
+def _ranking_h5ad() -> bytes:
+    query = {"genes": targets, "keep": keep} if mode == MODE_GENES else {"up": ups, "down": downs}
+    return ranking_to_h5ad_bytes(table, simulated=data.simulated, provenance={
+        "dataset": data.name, "dataset_key": data.key, "mode": mode, "cell_type": target_ct,
+        "measured_only": bool(measured_only), **query})
+
+
+st.download_button("Download the ranking (.h5ad)", data=_ranking_h5ad, file_name="ranking.h5ad",
+                   mime="application/x-hdf5", icon=":material/download:")
 
 st.subheader("Structures of the top hits")
 hits = top.drop_duplicates(SM_NAME).head(N_STRUCTURES)

@@ -22,7 +22,7 @@ EXIT_USAGE = 2
 def _load(args: argparse.Namespace):
     from .data import load_dataset
 
-    return load_dataset(args.data, id_map=getattr(args, "id_map", None))
+    return load_dataset(args.data, id_map=getattr(args, "id_map", None), layer=getattr(args, "layer", None))
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -58,14 +58,23 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
         raise ValueError(f"--out must be a folder, got the file {str(out)!r}")
     out.mkdir(parents=True, exist_ok=True)
     data = load_demo()
-    with atomic_path(out / "de_train.parquet") as tmp:
-        data.to_frame().to_parquet(tmp, index=False)
     with atomic_path(out / "id_map.csv") as tmp:
         data.id_map[[ID, CELL_TYPE, SM_NAME]].to_csv(tmp, index=False)
+    if args.format == "h5ad":
+        from .formats.h5ad import write_demo_h5ad_files
+
+        train, test = write_demo_h5ad_files(data, out)
+        print(f"wrote {train} ({data.n_rows} x {data.n_genes}), {test} ({len(data.id_map)} x {data.n_genes}), "
+              f"{out / 'id_map.csv'} ({len(data.id_map)} rows)  [values are SIMULATED]")
+        return EXIT_OK
+    from .formats.marker import write_marked_parquet
+
+    with atomic_path(out / "de_train.parquet") as tmp:
+        write_marked_parquet(data.to_frame(), tmp, simulated=True, name=data.name)
     truth = pd.concat([data.id_map[[ID]].reset_index(drop=True),
                        pd.DataFrame(data.truth.astype("float64"), columns=list(data.genes))], axis=1)
     with atomic_path(out / "truth.parquet") as tmp:
-        truth.to_parquet(tmp, index=False)
+        write_marked_parquet(truth, tmp, simulated=True, name=data.name)
     print(f"wrote {out / 'de_train.parquet'} ({data.n_rows} x {data.n_genes + 5}), "
           f"{out / 'id_map.csv'} ({len(data.id_map)} rows), {out / 'truth.parquet'}  [values are SIMULATED]")
     return EXIT_OK
@@ -83,10 +92,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="summarise a dataset")
     p.add_argument("--data", default=DEMO, help="de_train.parquet path, or 'demo' (default)")
     p.add_argument("--id-map", default=None, help="id_map.csv (test pairs)")
+    p.add_argument("--layer", default=None, help="value layer of an .h5ad dataset (default sign_log10_pval, else X)")
     p.set_defaults(func=_cmd_info)
 
-    p = sub.add_parser("demo-data", help="write the simulated demo in the Kaggle schema")
+    p = sub.add_parser("demo-data", help="write the simulated demo in the Kaggle schema (or as .h5ad files)")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--format", choices=("parquet", "h5ad"), default="parquet",
+                   help="parquet: de_train.parquet + truth.parquet (default); h5ad: de_train.h5ad + de_test.h5ad "
+                        "in the OpenProblems layout; both write id_map.csv")
     p.set_defaults(func=_cmd_demo_data)
 
     _register_optional(sub)
@@ -97,7 +110,7 @@ def _register_optional(sub) -> None:
     """Subcommands that live beside their feature modules (each exposes ``add_parser(sub)``)."""
     import importlib
 
-    for module in ("chem_cli", "model_cli", "discovery_cli"):
+    for module in ("chem_cli", "model_cli", "discovery_cli", "formats.score_cli"):
         try:
             mod = importlib.import_module(f"{__package__}.{module}")
         except ModuleNotFoundError as exc:

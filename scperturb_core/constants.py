@@ -38,3 +38,18 @@ ENV_CACHE = "SCPERTURB_CACHE"  # where the demo and trained models are cached
 
 # --- limits on user input ---
 MAX_UPLOAD_MB = 300
+
+# --- AnnData (.h5ad) files of the OpenProblems perturbation-prediction benchmark ---
+SPLIT = "split"  # optional obs column of de_train.h5ad / de_test.h5ad
+LAYER_SIGN_LOG10_PVAL = "sign_log10_pval"  # the Kaggle values; the default layer to read
+LAYER_CLIPPED = "clipped_sign_log10_pval"  # clipped to +-4: the benchmark's default truth
+LAYER_X = "X"  # pseudo layer name for the AnnData's main matrix
+LAYER_PREDICTION = "prediction"  # the prediction file's layer
+UNS_DATASET_ID = "dataset_id"
+UNS_METHOD_ID = "method_id"
+BENCHMARK_DATASET_ID = "neurips-2023-data"
+# the "simulated values" marker carried by files that demo-data writes
+MARK_SIMULATED = "scperturb.simulated"  # parquet key-value metadata key (value "true")
+MARK_DATASET = "scperturb.dataset"  # parquet key-value metadata key (dataset name)
+UNS_SIMULATED = "scperturb_simulated"  # h5ad uns key (bool)
+UNS_DATASET_NAME = "dataset_name"

@@ -259,7 +259,10 @@ def load_de_train(source: Source, *, name: str | None = None, check_smiles: bool
     if check_smiles:
         _check_smiles(obs)
     log.info("loaded %s: %d rows x %d genes", label, *X.shape)
-    return PerturbData(obs=obs, X=X, genes=tuple(genes), name=name or label, key=sha256_bytes(data)[:16])
+    from .formats.marker import is_marked_simulated
+
+    return PerturbData(obs=obs, X=X, genes=tuple(genes), name=name or label, key=sha256_bytes(data)[:16],
+                       simulated=is_marked_simulated(table.schema.metadata))
 
 
 def load_id_map(source: Source, data: PerturbData | None = None) -> pd.DataFrame:
@@ -309,8 +312,10 @@ def with_id_map(data: PerturbData, id_map: pd.DataFrame | None, truth: np.ndarra
     return replace(data, id_map=id_map, truth=truth)
 
 
-def load_dataset(spec: Source, id_map: Source | None = None, *, name: str | None = None) -> PerturbData:
-    """Open a dataset: ``"demo"`` for the embedded demo, else a de_train.parquet (path, bytes or file).
+def load_dataset(spec: Source, id_map: Source | None = None, *, name: str | None = None,
+                 layer: str | None = None) -> PerturbData:
+    """Open a dataset: ``"demo"`` for the embedded demo, else a de_train.parquet or a de_train.h5ad
+    (path, bytes or file; ``layer`` picks the .h5ad value layer, see :mod:`.formats.h5ad`).
 
     Without an ``id_map``, a user file gets the embedded real Kaggle id_map when every pair of it
     refers to the file's compounds and cell types (as it does for the real de_train.parquet).
@@ -325,7 +330,14 @@ def load_dataset(spec: Source, id_map: Source | None = None, *, name: str | None
         if id_map is not None:
             data = with_id_map(data, load_id_map(id_map, data), None)
         return data
-    data = load_de_train(spec, name=name)
+    from .formats.h5ad import load_h5ad, looks_like_h5ad
+
+    if looks_like_h5ad(spec):
+        data = load_h5ad(spec, layer=layer, name=name)
+    elif layer is not None:
+        raise DataError(f"layer {layer!r} given, but the dataset is not an .h5ad file")
+    else:
+        data = load_de_train(spec, name=name)
     if id_map is not None:
         return with_id_map(data, load_id_map(id_map, data))
     try:

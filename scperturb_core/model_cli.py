@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import CELL_TYPE, DEMO, ID, SM_NAME
+from .constants import BENCHMARK_DATASET_ID, CELL_TYPE, DEMO, ID, SM_NAME
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +74,11 @@ def _progress_printer(enabled: bool):
     return report
 
 
-def _load_data(spec: str, genes: int | None = None):
+def _load_data(spec: str, genes: int | None = None, layer: str | None = None):
     from .data import load_dataset
     from .evaluate import restrict_genes
 
-    return restrict_genes(load_dataset(spec), genes)
+    return restrict_genes(load_dataset(spec, layer=layer), genes)
 
 
 # ------------------------------------------------------------------------------------ train
@@ -90,11 +90,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out must be a folder, got the file {str(out)!r}")
-    data = _load_data(args.data, args.genes)
+    data = _load_data(args.data, args.genes, args.layer)
     spec = _spec(args)
     t0 = time.perf_counter()
     pred = train_ensemble(data.obs, data.X, data.genes, spec, on_progress=_progress_printer(not args.quiet))
     seconds = time.perf_counter() - t0
+    pred.info.update(dataset=data.name, simulated=bool(data.simulated))  # carried into .h5ad predictions
     pred.save(out)
     note = "  [values are SIMULATED]" if data.simulated else ""
     print(f"trained {spec.model} on {data.n_rows} rows x {data.n_genes} genes of {data.name}{note} in {seconds:.1f} s")
@@ -140,6 +141,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     names = id_map[SM_NAME].tolist()
     values = pred.predict(id_map[CELL_TYPE].tolist(), [known_sm[n] for n in names], names)
     seconds = time.perf_counter() - t0
+    if (args.format or ("h5ad" if out.suffix.lower() == ".h5ad" else "csv")) == "h5ad":
+        from .formats.h5ad import write_prediction_h5ad
+
+        method_id = args.method_id or f"scperturb_{pred.spec.model}"
+        from .constants import UNS_SIMULATED
+
+        trained_on = {k: pred.info[k] for k in ("dataset", "simulated") if k in pred.info}
+        write_prediction_h5ad(out, values, id_map[ID].tolist(), pred.genes, dataset_id=args.dataset_id,
+                              method_id=method_id,
+                              uns={"training_data": trained_on, UNS_SIMULATED: bool(trained_on.get("simulated"))})
+        print(f"wrote {out}: layers['prediction'] {len(id_map)} x {len(pred.genes)} genes (dataset_id "
+              f"{args.dataset_id!r}, method_id {method_id!r}) in {seconds:.2f} s of prediction")
+        return 0
     frame = pd.DataFrame(values.astype(np.float64), columns=list(pred.genes))
     frame.insert(0, ID, id_map[ID].to_numpy())
     with atomic_path(out) as tmp:
@@ -161,7 +175,7 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
         from .suite import run_cli
 
         return run_cli(args)
-    data = _load_data(args.data, args.genes)
+    data = _load_data(args.data, args.genes, args.layer)
     spec = _spec(args)
     t0 = time.perf_counter()
     results = benchmark(data, spec, folds=args.folds, id_map=True, models=not args.baselines_only,
@@ -193,7 +207,8 @@ def add_parser(sub) -> None:
     from .train import MODEL_CHOICES
 
     p = sub.add_parser("train", help="train the MLP / Transformer / ensemble and save a model folder")
-    p.add_argument("--data", required=True, help="de_train.parquet path, or 'demo'")
+    p.add_argument("--data", required=True, help="de_train.parquet or .h5ad path, or 'demo'")
+    p.add_argument("--layer", default=None, help="value layer of an .h5ad dataset (default sign_log10_pval, else X)")
     p.add_argument("--out", required=True, help="model folder to write")
     _add_model_options(p, MODEL_CHOICES)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
@@ -202,12 +217,17 @@ def add_parser(sub) -> None:
     p = sub.add_parser("predict", help="write a Kaggle submission (id + every gene) for an id_map")
     p.add_argument("--model-dir", required=True, help="folder written by 'train'")
     p.add_argument("--id-map", required=True, help="id_map.csv (id, cell_type, sm_name)")
-    p.add_argument("--out", required=True, help="submission CSV to write")
+    p.add_argument("--out", required=True, help="submission CSV (or .h5ad) to write")
+    p.add_argument("--format", choices=("csv", "h5ad"), default=None,
+                   help="csv: Kaggle submission; h5ad: OpenProblems prediction file; default from --out's suffix")
+    p.add_argument("--dataset-id", default=BENCHMARK_DATASET_ID, help="h5ad uns['dataset_id'] (default %(default)s)")
+    p.add_argument("--method-id", default=None, help="h5ad uns['method_id'] (default scperturb_<model>)")
     p.set_defaults(func=_cmd_predict)
 
     p = sub.add_parser("benchmark", help="MRRMSE of baselines and models on leave-one-cell-type-out folds "
                                          "(and the id_map truth of the demo)")
-    p.add_argument("--data", default=DEMO, help="de_train.parquet path, or 'demo' (default)")
+    p.add_argument("--data", default=DEMO, help="de_train.parquet or .h5ad path, or 'demo' (default)")
+    p.add_argument("--layer", default=None, help="value layer of an .h5ad dataset (default sign_log10_pval, else X)")
     p.add_argument("--out", default=None, help="write all results to this JSON file")
     _add_model_options(p, MODEL_CHOICES)
     p.add_argument("--folds", type=_int_at_least("--folds", 0), default=None,

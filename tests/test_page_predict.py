@@ -32,7 +32,7 @@ def test_predict_mixed_rows_stay_aligned(tiny_parquet, fake_models):
     col = fake_models.cell_types.index(ct)
     gi = fake_models.genes.index("CD69")
     np.testing.assert_allclose(summary["CD69"].to_numpy()[[0, 2]], expected[:, col, gi])
-    assert len(at.get("download_button")) == 2
+    assert len(at.get("download_button")) == 3  # CSV, Parquet, .h5ad
     # out-of-domain warnings: ethanol and phenol are far from the training compounds
     assert any("applicability domain" in w.value for w in at.warning)
     # results survive a widget change (no new prediction needed)
