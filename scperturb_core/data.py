@@ -139,7 +139,7 @@ class PerturbData:
 # reading
 
 
-def _read_bytes(source: Source, limit: int = MAX_DATASET_BYTES) -> tuple[bytes, str]:
+def _read_bytes(source: Source, limit: int = MAX_DATASET_BYTES, what: str = "dataset") -> tuple[bytes, str]:
     """The bytes of ``source`` and a label naming it; special files are refused and reads bounded."""
     try:
         if isinstance(source, bytes | bytearray | memoryview):
@@ -150,7 +150,7 @@ def _read_bytes(source: Source, limit: int = MAX_DATASET_BYTES) -> tuple[bytes, 
             label = str(getattr(source, "name", "upload"))
             return read_stream(source, repr(label), limit), label
         path = Path(source)
-        data = read_file(path, "dataset", limit)
+        data = read_file(path, what, limit)
     except InputError as exc:
         raise DataError(str(exc)) from None
     return data, path.name
@@ -425,7 +425,7 @@ def load_id_map(source: Source, data: PerturbData | None = None) -> pd.DataFrame
 
     With ``data``, every pair must name a compound of the data, and a cell type of the data.
     """
-    raw, label = _read_bytes(source, MAX_TABLE_BYTES)
+    raw, label = _read_bytes(source, MAX_TABLE_BYTES, "id_map")
     if len(raw) == 0:
         raise DataError(f"empty file: {label!r} has 0 bytes")
     try:

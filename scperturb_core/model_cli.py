@@ -20,27 +20,21 @@ from .constants import CELL_TYPE, DEMO, ID, SM_NAME
 log = logging.getLogger(__name__)
 
 
-def _int_at_least(name: str, minimum: int):
-    """An argparse type: an integer >= ``minimum``; the error names the option and the bad value."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}, got {value}")
-        return value
-    return parse
+def _int_at_least(name: str, minimum: int, maximum: int = 10**6):
+    """An argparse type: an integer in ``[minimum, maximum]``; the error names the option and the bad value."""
+    from .safeio import bounded_int
+
+    return bounded_int(name, minimum, maximum)
 
 
 def _add_model_options(p, model_choices) -> None:
     """Options shared by ``train`` and ``benchmark``: model choice, epochs, seed, basis size, genes."""
     p.add_argument("--model", choices=model_choices, default="ensemble", help="default: ensemble")
     p.add_argument("--epochs", type=_int_at_least("--epochs", 1), default=None, help="most epochs per model")
-    p.add_argument("--seed", type=_int_at_least("--seed", 0), default=None, help="random seed")
-    p.add_argument("--components", type=_int_at_least("--components", 1), default=None,
+    p.add_argument("--seed", type=_int_at_least("--seed", 0, 2**32 - 1), default=None, help="random seed")
+    p.add_argument("--components", type=_int_at_least("--components", 1, 4096), default=None,
                    help="size of the gene basis")
-    p.add_argument("--genes", type=_int_at_least("--genes", 1), default=None,
+    p.add_argument("--genes", type=_int_at_least("--genes", 1, 50_000), default=None,
                    help="use only the first N genes (quick runs)")
 
 
@@ -87,9 +81,9 @@ def _load_data(spec: str, genes: int | None = None):
 def _cmd_train(args: argparse.Namespace) -> int:
     from .train import train_ensemble
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder, got the file {str(out)!r}")
+    from .safeio import check_output_dir
+
+    out = check_output_dir(args.out, "--out")  # before the training, not after it
     data = _load_data(args.data, args.genes)
     spec = _spec(args)
     t0 = time.perf_counter()
@@ -117,9 +111,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from .io import atomic_path
     from .predictor import Predictor
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise ValueError(f"--out must be a file path, got the folder {str(out)!r}")
+    from .safeio import check_output_file
+
+    out = check_output_file(args.out, "--out")
     model_dir = Path(args.model_dir)
     if not model_dir.is_dir():
         raise ValueError(f"--model-dir not found: {str(model_dir)!r}")
@@ -157,6 +151,10 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
     from .evaluate import benchmark, summary
     from .io import atomic_write_text
 
+    if args.out is not None:
+        from .safeio import check_output_file
+
+        check_output_file(args.out, "--out")
     data = _load_data(args.data, args.genes)
     spec = _spec(args)
     t0 = time.perf_counter()
@@ -206,7 +204,7 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default=DEMO, help="de_train.parquet path, or 'demo' (default)")
     p.add_argument("--out", default=None, help="write all results to this JSON file")
     _add_model_options(p, MODEL_CHOICES)
-    p.add_argument("--folds", type=_int_at_least("--folds", 0), default=None,
+    p.add_argument("--folds", type=_int_at_least("--folds", 0, 1000), default=None,
                    help="score only the first N folds (0: only the id_map truth); default all")
     p.add_argument("--baselines-only", action="store_true", help="skip the models")
     p.add_argument("--no-readout", action="store_true",

@@ -242,7 +242,7 @@ def _existing_ancestor(path: Path, option: str) -> Path:
     for parent in path.absolute().parents:
         try:
             st = os.stat(parent)
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             continue
         except OSError as exc:
             raise InputError(f"{option}: cannot use {str(path)!r} ({exc.strerror})") from None
@@ -262,7 +262,7 @@ def check_output_file(path: str | os.PathLike | None, option: str = "--out") -> 
     p = Path(text)
     try:
         st = os.stat(p)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         st = None
     except OSError as exc:
         raise InputError(f"{option}: cannot use {str(text)!r} ({exc.strerror})") from None
@@ -286,7 +286,7 @@ def check_output_dir(path: str | os.PathLike | None, option: str = "--out") -> P
     p = Path(text)
     try:
         st = os.stat(p)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         st = None
     except OSError as exc:
         raise InputError(f"{option}: cannot use {str(text)!r} ({exc.strerror})") from None
