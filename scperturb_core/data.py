@@ -196,6 +196,10 @@ def _index_columns(schema: pa.Schema, notes: list[str]) -> set[str]:
         notes.append("ignored unusable pandas metadata in the file footer")
         log.warning("ignored unusable pandas metadata in the file footer")
         return found
+    if not all(isinstance(c, str) or (isinstance(c, dict) and c.get("kind") == "range") for c in cols):
+        notes.append("ignored unusable pandas metadata in the file footer (index_columns)")
+        log.warning("ignored unusable pandas metadata in the file footer (index_columns)")
+        return found
     for col in cols:
         if isinstance(col, str) and col in schema.names and not _PANDAS_INDEX.match(col):
             raise DataError(f"column {col!r} is stored as the pandas index; write the table with index=False")
@@ -372,7 +376,8 @@ def _gene_matrix(table: pa.Table, genes: list[str]) -> np.ndarray:
                 rows = np.flatnonzero(large)
                 n_big += len(rows)
                 big += [f"row {r} gene {g!r} = {values[r]:.6g}" for r in rows[:_SHOW - len(big)]]
-        X[:, j] = values
+        with np.errstate(over="ignore"):
+            X[:, j] = values
     if n_bad:
         raise DataError(f"{n_bad} NaN or inf values, e.g. {'; '.join(where)}")
     if n_big:
