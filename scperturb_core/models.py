@@ -38,7 +38,8 @@ def _check_positive(obj, *names: str, limit: int = MAX_WIDTH) -> None:
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{type(obj).__name__}.{name} must be an int >= 1, got {str(value)[:40]}")
         if value > limit:
-            raise ValueError(f"{type(obj).__name__}.{name} must be <= {limit}, got {value}")
+            shown = str(value) if value < 10**20 else f"a number of {len(str(value))} digits"
+            raise ValueError(f"{type(obj).__name__}.{name} must be <= {limit}, got {shown}")
 
 
 def _check_dropout(obj) -> None:

@@ -179,9 +179,10 @@ def parse_json(data: bytes, label: str, *, limit: int = MAX_JSON_BYTES, max_dept
     if json_depth(obj) > max_depth:
         raise InputError(f"{label} is nested too deeply (limit {max_depth} levels)")
     if want is not None and not isinstance(obj, want):
-        kinds = {dict: "an object", list: "a list", str: "a string"}
+        kinds = {dict: "object", list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
+        found = kinds.get(type(obj), "null" if obj is None else type(obj).__name__)
         raise InputError(f"{label} must hold a JSON {kinds.get(want, want.__name__)}, "
-                         f"found {kinds.get(type(obj), type(obj).__name__)}")
+                         f"found a{'n' if found[0] in 'aeiou' else ''} {found}")
     return obj
 
 
