@@ -149,11 +149,10 @@ def _read_bytes(source: Source, limit: int = MAX_DATASET_BYTES, what: str = "dat
         if hasattr(source, "read"):
             label = str(getattr(source, "name", "upload"))
             return read_stream(source, repr(label), limit), label
-        path = Path(source)
-        data = read_file(path, what, limit)
+        data = read_file(os.fspath(source), what, limit)
     except InputError as exc:
         raise DataError(str(exc)) from None
-    return data, path.name
+    return data, Path(source).name
 
 
 def _control_chars(text: str) -> bool:

@@ -117,8 +117,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     model_dir = Path(args.model_dir)
     if not model_dir.is_dir():
         raise ValueError(f"--model-dir not found: {str(model_dir)!r}")
+    id_map = load_id_map(args.id_map)  # the cheap input first
     pred = Predictor.load(model_dir)
-    id_map = load_id_map(args.id_map)
     known_sm = dict(zip(pred.compounds[SM_NAME], pred.compounds["SMILES"]))
     bad_sm = id_map.loc[~id_map[SM_NAME].isin(list(known_sm))]
     if len(bad_sm):

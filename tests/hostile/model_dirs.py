@@ -308,6 +308,9 @@ MODEL_CASES: list[ModelCase] = [
               PREFIX + r": weights\.pt tensor 'transformer\.[^']+' holds NaN or inf values$"),
     ModelCase("weights scaled by 1e30", _weights(_scale_all("mlp", 1e30)),
               PREFIX + r": (the model predicts NaN or inf values \(its weights are broken\)|weights\.pt tensor '[^']+' holds NaN or inf values)$"),
+    ModelCase("finite weights that overflow the prediction", _weights(lambda s: (
+        s["mlp.head.target_scale"].fill_(3e38), s["mlp.head.linear.bias"].fill_(3e38), None)[-1]),
+        PREFIX + r": the model predicts NaN or inf values \(its weights are broken\)$"),
     ModelCase("weights missing a tensor", _weights(lambda s: (s.pop(_first_weight(s)), None)[1]),
               PREFIX + r": weights\.pt does not fit the mlp model \(missing 'cell_tower\.0\.0\.weight'\)$"),
     ModelCase("weights with an extra tensor", _weights(lambda s: s.__setitem__("mlp.extra", torch.zeros(2))),
