@@ -495,6 +495,32 @@ def _parse_ids(ids: pd.Series) -> pd.Series:
     return pd.Series(np.array(values, dtype=np.int64), index=ids.index)
 
 
+def data_folder(environ: dict | None = None) -> Path | None:
+    """The folder the app may read datasets from by path: ``$SCPERTURB_DATA_DIR``, else the folder of
+    ``$SCPERTURB_DATA``, else None (reading by path is off; uploads still work)."""
+    from .constants import ENV_DATA, ENV_DATA_DIR
+
+    env = os.environ if environ is None else environ
+    if env.get(ENV_DATA_DIR, "").strip():
+        return Path(env[ENV_DATA_DIR].strip()).expanduser()
+    if env.get(ENV_DATA, "").strip():
+        return Path(env[ENV_DATA].strip()).expanduser().parent
+    return None
+
+
+def resolve_data_path(path: str, environ: dict | None = None) -> tuple[Path, float]:
+    """A dataset path typed in the app: resolved inside :func:`data_folder`, a regular file; returns
+    the path and its modification time (a cache key). :class:`DataError` names the path otherwise."""
+    from .safeio import check_regular_file, path_in_folder
+
+    try:
+        target = path_in_folder(path, data_folder(environ), "dataset path")
+        st = check_regular_file(target, "dataset")
+    except InputError as exc:
+        raise DataError(str(exc)) from None
+    return target, st.st_mtime
+
+
 def with_id_map(data: PerturbData, id_map: pd.DataFrame | None, truth: np.ndarray | None = None) -> PerturbData:
     """Return a copy of ``data`` carrying ``id_map`` (and its held-out ``truth``, if known)."""
     from dataclasses import replace
