@@ -171,13 +171,14 @@ def _check_gene_names(names: list[str]) -> None:
         if len(name) > MAX_NAME_CHARS:
             raise DataError(f"gene column name {name[:40]!r}... is longer than {MAX_NAME_CHARS} characters "
                             f"(gene column {pos + 1})")
-    seen: dict[str, str] = {}
-    for name in names:
-        key = name.casefold()
-        if key in seen and seen[key] != name:
-            raise DataError(f"gene columns {seen[key]!r} and {name!r} differ only in case "
-                            "(gene lookup ignores case)")
-        seen.setdefault(key, name)
+    for fold in (str.upper, str.casefold):  # the gene lookup compares upper case
+        seen: dict[str, str] = {}
+        for name in names:
+            key = fold(name)
+            if key in seen and seen[key] != name:
+                raise DataError(f"gene columns {seen[key]!r} and {name!r} differ only in case "
+                                "(gene lookup ignores case)")
+            seen.setdefault(key, name)
 
 
 def _index_columns(schema: pa.Schema, notes: list[str]) -> set[str]:
