@@ -21,7 +21,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .constants import CELL_TYPE, CONTROL, ID, ID_MAP_COLUMNS, META_COLUMNS, SM_LINCS_ID, SM_NAME, SMILES
+from .constants import (
+    CELL_TYPE,
+    CONTROL,
+    ID,
+    ID_MAP_COLUMNS,
+    MAX_UPLOAD_MB,
+    META_COLUMNS,
+    SM_LINCS_ID,
+    SM_NAME,
+    SMILES,
+)
 from .io import sha256_bytes
 from .safeio import MAX_DATASET_BYTES, MAX_TABLE_BYTES, InputError, parse_json, read_file, read_stream
 
@@ -31,8 +41,10 @@ log = logging.getLogger(__name__)
 MAX_GENE_COLUMNS = 50_000
 #: more rows than this is refused before any value is read
 MAX_ROWS = 1_000_000
-#: more values (rows x genes) than this is refused before any value is read (4 bytes each in memory)
-MAX_VALUES = 250_000_000
+#: more values (rows x genes) than this is refused before any value is read (the real file has 11.2 million)
+MAX_VALUES = 50_000_000
+#: largest total uncompressed size of a parquet file's columns, from its footer (a decompression bomb is refused)
+MAX_UNCOMPRESSED_BYTES = 2**30
 #: largest |value|; a signed -log10 p of a double is below 324, so anything larger is not such a value
 MAX_ABS_VALUE = 1e4
 #: longest gene, cell type or compound name
@@ -235,6 +247,11 @@ def _read_table(data: bytes, label: str, notes: list[str] | None = None) -> pa.T
         raise DataError(f"too many rows: {meta.num_rows} (limit {MAX_ROWS})")
     if meta.num_rows * max(len(gene_names), 1) > MAX_VALUES:
         raise DataError(f"too many values: {meta.num_rows} rows x {len(gene_names)} genes (limit {MAX_VALUES:,})")
+    uncompressed = sum(meta.row_group(i).column(j).total_uncompressed_size
+                       for i in range(meta.num_row_groups) for j in range(meta.num_columns))
+    if uncompressed > MAX_UNCOMPRESSED_BYTES:
+        raise DataError(f"too large uncompressed: {label!r} holds {uncompressed / 2**20:.0f} MB of columns "
+                        f"(limit {MAX_UNCOMPRESSED_BYTES / 2**20:.0f} MB)")
     try:
         table = pq.read_table(pa.BufferReader(data))
     except (pa.ArrowException, OSError, ValueError, TypeError) as exc:
@@ -519,6 +536,8 @@ def resolve_data_path(path: str, environ: dict | None = None) -> tuple[Path, flo
         st = check_regular_file(target, "dataset")
     except InputError as exc:
         raise DataError(str(exc)) from None
+    if st.st_size > MAX_UPLOAD_MB * 2**20:
+        raise DataError(f"dataset: {str(target)!r} is too large ({st.st_size / 2**20:.0f} MB; limit {MAX_UPLOAD_MB} MB)")
     return target, st.st_mtime
 
 

@@ -100,3 +100,12 @@ def test_app_reads_a_relative_path_inside_the_folder(folder, tiny_parquet):
     at = _run("de_train.parquet")
     assert not at.exception and not at.sidebar.error
     assert any("192 rows" in c.value for c in at.sidebar.caption)
+
+
+def test_app_refuses_a_file_over_the_upload_limit(folder):
+    big = folder / "big.parquet"
+    with open(big, "wb") as fh:  # sparse: no disk used
+        fh.truncate(400 * 2**20)
+    with pytest.raises(DataError) as exc:
+        resolve_data_path("big.parquet")
+    assert re.fullmatch(r"dataset: '[^']+' is too large \(400 MB; limit 300 MB\)", str(exc.value))
