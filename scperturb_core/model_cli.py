@@ -27,9 +27,20 @@ def _int_at_least(name: str, minimum: int, maximum: int = 10**6):
     return bounded_int(name, minimum, maximum)
 
 
-def _add_model_options(p, model_choices) -> None:
+def _model_choice(text: str) -> str:
+    """An argparse type for ``--model``; the model code (torch) is imported only when the option is given,
+    so a bad command line is answered without loading it."""
+    from .train import MODEL_CHOICES
+
+    if text not in MODEL_CHOICES:
+        raise argparse.ArgumentTypeError(f"--model must be one of {', '.join(MODEL_CHOICES)}, got {text[:40]!r}")
+    return text
+
+
+def _add_model_options(p) -> None:
     """Options shared by ``train`` and ``benchmark``: model choice, epochs, seed, basis size, genes."""
-    p.add_argument("--model", choices=model_choices, default="ensemble", help="default: ensemble")
+    p.add_argument("--model", type=_model_choice, default=None, metavar="MODEL",
+                   help="mlp, transformer or ensemble (default: ensemble)")
     p.add_argument("--epochs", type=_int_at_least("--epochs", 1), default=None, help="most epochs per model")
     p.add_argument("--seed", type=_int_at_least("--seed", 0, 2**32 - 1), default=None, help="random seed")
     p.add_argument("--components", type=_int_at_least("--components", 1, 4096), default=None,
@@ -52,7 +63,7 @@ def _spec(args: argparse.Namespace):
         features = replace(features, n_components=args.components)
     if getattr(args, "no_readout", False):
         features = replace(features, readout=False)
-    return ModelSpec(model=getattr(args, "model", "ensemble"), features=features, train=train)
+    return ModelSpec(model=getattr(args, "model", None) or "ensemble", features=features, train=train)
 
 
 def _progress_printer(enabled: bool):
@@ -184,12 +195,10 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     """Register ``train``, ``predict`` and ``benchmark`` on an argparse subparsers object."""
-    from .train import MODEL_CHOICES
-
     p = sub.add_parser("train", help="train the MLP / Transformer / ensemble and save a model folder")
     p.add_argument("--data", required=True, help="de_train.parquet path, or 'demo'")
     p.add_argument("--out", required=True, help="model folder to write")
-    _add_model_options(p, MODEL_CHOICES)
+    _add_model_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_train)
 
@@ -203,7 +212,7 @@ def add_parser(sub) -> None:
                                          "(and the id_map truth of the demo)")
     p.add_argument("--data", default=DEMO, help="de_train.parquet path, or 'demo' (default)")
     p.add_argument("--out", default=None, help="write all results to this JSON file")
-    _add_model_options(p, MODEL_CHOICES)
+    _add_model_options(p)
     p.add_argument("--folds", type=_int_at_least("--folds", 0, 1000), default=None,
                    help="score only the first N folds (0: only the id_map truth); default all")
     p.add_argument("--baselines-only", action="store_true", help="skip the models")

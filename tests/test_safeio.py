@@ -1,4 +1,4 @@
-"""The input boundary's helpers, each limit at its edge: JSON size/depth/numbers, npz declared sizes,
+"""The input boundary, each limit at its edge: JSON size/depth/numbers, npz declared sizes,
 parquet uncompressed size, output paths, the CLI number types."""
 from __future__ import annotations
 

@@ -159,5 +159,8 @@ CLI_CASES: list[CliCase] = [
             rf"^error: dataset: {P} {FIFO}$"),
     CliCase("predict-smiles --smiles-file a link loop", ("predict-smiles", "--smiles-file", "{loop}", "--out", "{tmp}/p.csv"),
             rf"^error: --smiles-file: cannot open {P} \(Too many levels of symbolic links\)$"),
+    CliCase("train --model gru", ("train", "--data", "demo", "--out", "{tmp}/m", "--model", "gru"),
+            _arg("--model", r"--model must be one of [a-z, ]+, got 'gru'")),
+    CliCase("benchmark --model empty", ("benchmark", "--model", ""), _arg("--model", r"--model must be one of [a-z, ]+, got ''")),
     CliCase("benchmark --components -5", ("benchmark", "--components", "-5"), _arg("--components", r"--components must be >= 1, got -5")),
 ]
