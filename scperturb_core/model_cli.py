@@ -90,11 +90,11 @@ def _load_data(spec: str, genes: int | None = None):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import train_ensemble
-
     from .safeio import check_output_dir
 
-    out = check_output_dir(args.out, "--out")  # before the training, not after it
+    out = check_output_dir(args.out, "--out")  # before the training (and its imports), not after it
+    from .train import train_ensemble
+
     data = _load_data(args.data, args.genes)
     spec = _spec(args)
     t0 = time.perf_counter()
@@ -116,19 +116,20 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .safeio import check_output_file
+
+    out = check_output_file(args.out, "--out")  # the cheap checks first, before the model code is imported
+    model_dir = Path(args.model_dir)
+    if not model_dir.is_dir():
+        raise ValueError(f"--model-dir not found: {str(model_dir)!r}")
     import pandas as pd
 
     from .data import load_id_map
     from .io import atomic_path
+
+    id_map = load_id_map(args.id_map)  # the cheap input first
     from .predictor import Predictor
 
-    from .safeio import check_output_file
-
-    out = check_output_file(args.out, "--out")
-    model_dir = Path(args.model_dir)
-    if not model_dir.is_dir():
-        raise ValueError(f"--model-dir not found: {str(model_dir)!r}")
-    id_map = load_id_map(args.id_map)  # the cheap input first
     pred = Predictor.load(model_dir)
     known_sm = dict(zip(pred.compounds[SM_NAME], pred.compounds["SMILES"]))
     bad_sm = id_map.loc[~id_map[SM_NAME].isin(list(known_sm))]
