@@ -137,7 +137,9 @@ def _from_upload(parquet, id_map) -> PerturbData | None:
 
 def dataset_sidebar() -> None:
     """Draw the dataset selector in the sidebar and load the chosen dataset into the session."""
-    default_path = os.environ.get(ENV_DATA, "")
+    default_path = os.environ.get(ENV_DATA, "").strip()
+    if default_path:  # absolute, so that it reads the same inside the data folder
+        default_path = os.path.abspath(os.path.expanduser(default_path))
     if Keys.SOURCE not in st.session_state:
         st.session_state[Keys.SOURCE] = SOURCE_PATH if default_path else SOURCE_DEMO
     if Keys.PATH not in st.session_state:

@@ -109,3 +109,16 @@ def test_app_refuses_a_file_over_the_upload_limit(folder):
     with pytest.raises(DataError) as exc:
         resolve_data_path("big.parquet")
     assert re.fullmatch(r"dataset: '[^']+' is too large \(400 MB; limit 300 MB\)", str(exc.value))
+
+
+def test_a_relative_default_dataset_opens(tmp_path, monkeypatch, tiny_parquet):
+    """``SCPERTURB_DATA=data/de_train.parquet`` (relative): its folder is the data folder and the
+    default path in the box reads that file."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "de_train.parquet").write_bytes(tiny_parquet.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(ENV_DATA_DIR, raising=False)
+    monkeypatch.setenv(ENV_DATA, "data/de_train.parquet")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    assert not at.exception and not at.sidebar.error
+    assert any("192 rows" in c.value for c in at.sidebar.caption)
