@@ -54,6 +54,9 @@ MAX_ENSEMBLE_WEIGHT = 100.0
 #: feature settings a model folder may ask for (each one sizes arrays built on load)
 FEATURE_BOUNDS = {"n_components": 4096, "n_bits": 65536, "radius": 8, "n_neighbors": 1000,
                   "fragment_min_count": 10**6, "svd_iter": 100}
+#: training settings a model folder may store
+TRAIN_BOUNDS = {"epochs": 10**6, "patience": 10**6, "min_epochs": 10**6, "batch_size": 10**6, "threads": 1024,
+                "seed": 2**32 - 1}
 
 
 class ModelDirError(ValueError):
@@ -193,18 +196,35 @@ def _read_weights(data: bytes, label: str, name: str = WEIGHTS) -> dict[str, tor
     return state
 
 
+def _check_bounds(section, bounds: dict[str, int], where: str, label: str) -> None:
+    """Each integer setting of ``section`` named in ``bounds`` must lie in ``[0, bound]``."""
+    if not isinstance(section, dict):
+        raise ModelDirError(f"{label}: bad feature state ({where} is not an object)")
+    for key, limit in bounds.items():
+        value = section.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+            raise ModelDirError(f"{label}: {where} {key} must be an int in [0, {limit}], got {str(value)[:40]}")
+
+
 def _check_feature_config(meta: dict, label: str) -> None:
     """Bound the feature settings that size arrays, before the pipeline is rebuilt."""
     cfg = meta.get("config")
     if not isinstance(cfg, dict):
         raise ModelDirError(f"{label}: bad feature state ({FEATURES_JSON} lacks a config object)")
-    for key, limit in FEATURE_BOUNDS.items():
-        value = cfg.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
-            raise ModelDirError(f"{label}: {FEATURES_JSON} config {key} must be an int in [0, {limit}], "
-                                f"got {str(value)[:40]}")
+    _check_bounds(cfg, FEATURE_BOUNDS, f"{FEATURES_JSON} config", label)
+
+
+def _check_spec_bounds(config: dict, label: str) -> None:
+    """Bound the sizes in the stored training spec (used if the model is trained again)."""
+    spec = config.get("spec")
+    if not isinstance(spec, dict):
+        return  # reported by ModelSpec.from_dict
+    if isinstance(spec.get("features"), dict):
+        _check_bounds(spec["features"], FEATURE_BOUNDS, f"{CONFIG} spec.features", label)
+    if isinstance(spec.get("train"), dict):
+        _check_bounds(spec["train"], TRAIN_BOUNDS, f"{CONFIG} spec.train", label)
 
 
 def _check_ensemble_weights(weights: dict[str, float], label: str) -> None:
@@ -288,6 +308,7 @@ def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None):
 
     # config
     config = _parse_json(raw[CONFIG], label, CONFIG)
+    _check_spec_bounds(config, label)
     try:
         spec = ModelSpec.from_dict(config["spec"])
         members = [str(m) for m in config["members"]]

@@ -205,6 +205,14 @@ MODEL_CASES: list[ModelCase] = [
     ModelCase("hidden fits config but not weights", _json_edit(CONFIG, _set("spec.mlp.hidden", 64)),
               PREFIX + r": weights\.pt does not fit the mlp model \('cell_tower\.0\.0\.weight' has shape \[32, \d+\], "
                        r"the config needs \[64, \d+\]\)$"),
+    ModelCase("spec features n_bits 10**12", _json_edit(CONFIG, _set("spec.features.n_bits", 10**12)),
+              PREFIX + r": config\.json spec\.features n_bits must be an int in \[0, 65536\], got 1000000000000$"),
+    ModelCase("spec train epochs 10**12", _json_edit(CONFIG, _set("spec.train.epochs", 10**12)),
+              PREFIX + r": config\.json spec\.train epochs must be an int in \[0, 1000000\], got 1000000000000$"),
+    ModelCase("spec train batch_size -1", _json_edit(CONFIG, _set("spec.train.batch_size", -1)),
+              PREFIX + r": config\.json spec\.train batch_size must be an int in \[0, 1000000\], got -1$"),
+    ModelCase("spec train threads 10**6", _json_edit(CONFIG, _set("spec.train.threads", 10**6)),
+              PREFIX + r": config\.json spec\.train threads must be an int in \[0, 1024\], got 1000000$"),
     # ---- config.json structure and numbers
     ModelCase("config is a list", _raw(CONFIG, b"[1, 2]"), PREFIX + r": config\.json must hold a JSON object, found a list$"),
     ModelCase("config is a string", _raw(CONFIG, b'"spec"'), PREFIX + r": config\.json must hold a JSON object, found a string$"),
@@ -262,6 +270,13 @@ MODEL_CASES: list[ModelCase] = [
               _FEAT + r"config radius must be an int in \[0, 8\], got 1000000$"),
     ModelCase("features n_neighbors -1", _json_edit(FEATURES_JSON, _set("config.n_neighbors", -1)),
               _FEAT + r"config n_neighbors must be an int in \[0, 1000\], got -1$"),
+    ModelCase("features fragments a string", _json_edit(FEATURES_JSON, _set("fragments", "x")),
+              PREFIX + r": bad feature state \(fragment vocabulary state must be a dict, got str\)$"),
+    ModelCase("features SMILES as integers", _json_edit(FEATURES_JSON, lambda f: f.__setitem__(
+        "compound_smiles", list(range(len(f["compound_smiles"]))))),
+        PREFIX + r": bad feature state \(row 0: invalid SMILES '0': not a string: got int 0\)$"),
+    ModelCase("features cell types a number", _json_edit(FEATURES_JSON, _set("cell_types", 5)),
+              PREFIX + r": bad feature state \('int' object is not iterable\)$"),
     ModelCase("features config a list", _json_edit(FEATURES_JSON, _set("config", [])),
               PREFIX + r": bad feature state \(features\.json lacks a config object\)$"),
     ModelCase("features without genes", _json_edit(FEATURES_JSON, lambda f: (f.pop("genes"), None)[1]),
