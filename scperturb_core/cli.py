@@ -21,8 +21,12 @@ EXIT_USAGE = 2
 
 def _load(args: argparse.Namespace):
     from .data import load_dataset
+    from .safeio import check_regular_file
 
-    return load_dataset(args.data, id_map=getattr(args, "id_map", None))
+    id_map = getattr(args, "id_map", None)
+    if id_map is not None:
+        check_regular_file(id_map, "id_map")  # a pipe or device is refused before the dataset is read
+    return load_dataset(args.data, id_map=id_map)
 
 
 # ------------------------------------------------------------------------------------ commands

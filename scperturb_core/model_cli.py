@@ -81,9 +81,11 @@ def _progress_printer(enabled: bool):
 
 def _load_data(spec: str, genes: int | None = None):
     from .data import load_dataset
+
+    data = load_dataset(spec)  # a bad file is refused before the model code (torch) is imported
     from .evaluate import restrict_genes
 
-    return restrict_genes(load_dataset(spec), genes)
+    return restrict_genes(data, genes)
 
 
 # ------------------------------------------------------------------------------------ train
@@ -93,9 +95,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .safeio import check_output_dir
 
     out = check_output_dir(args.out, "--out")  # before the training (and its imports), not after it
+    data = _load_data(args.data, args.genes)
     from .train import train_ensemble
 
-    data = _load_data(args.data, args.genes)
     spec = _spec(args)
     t0 = time.perf_counter()
     pred = train_ensemble(data.obs, data.X, data.genes, spec, on_progress=_progress_printer(not args.quiet))
@@ -160,7 +162,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .evaluate import benchmark, summary
     from .io import atomic_write_text
 
     if args.out is not None:
@@ -168,6 +169,8 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
         check_output_file(args.out, "--out")
     data = _load_data(args.data, args.genes)
+    from .evaluate import benchmark, summary
+
     spec = _spec(args)
     t0 = time.perf_counter()
     results = benchmark(data, spec, folds=args.folds, id_map=True, models=not args.baselines_only,

@@ -75,3 +75,21 @@ def test_hostile_command_line_exits_2_with_its_message(case: CliCase, places, ca
     assert elapsed < TIME_BOUND_S
     assert Path(places["file"]).read_bytes() == file_before
     assert Path(places["tmp"]).exists() and not any(Path(places["tmp"]).iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("option", ["--data", "--id-map"])
+def test_a_real_process_on_a_fifo_exits_2_in_time(option, places):
+    """The whole command in its own process (imports included): a pipe is refused, not waited on."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "scperturb_core", "info", option, places["fifo"]],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    elapsed = time.perf_counter() - start
+    what = "dataset" if option == "--data" else "id_map"
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"error: {what}: {places['fifo']!r} is a named pipe (FIFO), not a regular file"
+    assert elapsed < TIME_BOUND_S, f"{elapsed:.1f} s"
