@@ -178,6 +178,8 @@ def dataset_sidebar() -> None:
                        f"{len(data.compounds)} compounds")
             if data.simulated:
                 st.badge("simulated values", icon=":material/science:", color="orange")
+            for note in data.notes:  # what the loader normalised (e.g. spaces stripped from names)
+                st.warning(note, icon=":material/info:")
         st.session_state[Keys.ACTIVE] = data
 
 

@@ -122,3 +122,14 @@ def test_a_relative_default_dataset_opens(tmp_path, monkeypatch, tiny_parquet):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
     assert not at.exception and not at.sidebar.error
     assert any("192 rows" in c.value for c in at.sidebar.caption)
+
+
+def test_app_shows_what_the_loader_normalised(folder, tiny):
+    df = tiny.to_frame()
+    df["cell_type"] = df["cell_type"] + " "
+    df.to_parquet(folder / "spaces.parquet", index=False)
+    at = _run("spaces.parquet")
+    assert not at.exception and not at.sidebar.error
+    notes = [w.value for w in at.sidebar.warning]
+    assert any(re.fullmatch(r"stripped surrounding spaces from 192 cell_type value\(s\), e\.g\. '[^']+ ' at row 0", n)
+               for n in notes), notes
