@@ -10,8 +10,8 @@ from pathlib import Path
 import streamlit as st
 
 from pages.formats_ui import layer_selectbox
-from scperturb_core.constants import DEMO, ENV_DATA, MAX_UPLOAD_MB
-from scperturb_core.data import DataError, PerturbData, load_dataset
+from scperturb_core.constants import DEMO, ENV_DATA, ENV_DATA_DIR, MAX_UPLOAD_MB
+from scperturb_core.data import DataError, PerturbData, data_folder, load_dataset, resolve_data_path
 
 
 class Keys:
@@ -24,6 +24,7 @@ class Keys:
     DATA_LAYER = "data_layer"  # the value layer of an .h5ad dataset
     UPLOADED = "uploaded_dataset"  # PerturbData parsed from this session's upload
     UPLOADED_SIG = "uploaded_signature"
+    UPLOAD_ERROR = "upload_error"  # (signature, message) of an upload that failed: shown while it stays
     DATA_ERROR = "data_error"
     ACTIVE = "active_dataset"  # the PerturbData every page reads
     SHELL = "app_shell_running"  # True while app.py runs the current page
@@ -94,28 +95,53 @@ def _from_path(path: str, mtime: float, layer: str | None = None) -> PerturbData
     return data
 
 
+def _upload_error(exc: Exception, parquet, id_map) -> str:
+    """One line naming the user's file(s)."""
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    names = [f.name for f in (parquet, id_map) if f is not None]
+    if any(repr(n) in msg for n in names):
+        return msg
+    return f"{' with '.join(names)}: {msg}"
+
+
 def _from_upload(parquet, id_map, layer: str | None = None) -> PerturbData | None:
-    """Parse this session's upload once; it lives only in this session's state."""
+    """Parse this session's upload once; it lives only in this session's state.
+
+    A failed upload keeps its error (and shows it again on every page) while the same files stay in
+    the uploader.
+    """
     if parquet is None:
-        st.session_state.pop(Keys.UPLOADED, None)
-        st.session_state.pop(Keys.UPLOADED_SIG, None)
+        for key in (Keys.UPLOADED, Keys.UPLOADED_SIG, Keys.UPLOAD_ERROR):
+            st.session_state.pop(key, None)
         return None
     sig = (parquet.file_id, getattr(id_map, "file_id", None), layer)
     if st.session_state.get(Keys.UPLOADED_SIG) != sig:
         st.session_state.pop(Keys.UPLOADED, None)
+        st.session_state.pop(Keys.UPLOAD_ERROR, None)
         st.session_state[Keys.UPLOADED_SIG] = sig
-        if parquet.size > MAX_UPLOAD_MB * 2**20:
-            raise DataError(f"upload too large: {parquet.size / 2**20:.0f} MB (limit {MAX_UPLOAD_MB} MB)")
-        data = load_dataset(parquet.getvalue(), id_map=id_map.getvalue() if id_map else None,
-                            name=parquet.name, layer=layer)
-        data.X.flags.writeable = False
-        st.session_state[Keys.UPLOADED] = data
+        try:
+            if parquet.size > MAX_UPLOAD_MB * 2**20:
+                raise DataError(f"upload too large: {parquet.size / 2**20:.0f} MB (limit {MAX_UPLOAD_MB} MB)")
+            for f in (parquet, id_map):
+                if f is not None:
+                    f.seek(0)
+            data = load_dataset(parquet, id_map=id_map, name=parquet.name, layer=layer)
+        except ValueError as exc:
+            st.session_state[Keys.UPLOAD_ERROR] = (sig, _upload_error(exc, parquet, id_map))
+        else:
+            data.X.flags.writeable = False
+            st.session_state[Keys.UPLOADED] = data
+    err = st.session_state.get(Keys.UPLOAD_ERROR)
+    if err and err[0] == sig:
+        raise DataError(err[1])
     return st.session_state.get(Keys.UPLOADED)
 
 
 def dataset_sidebar() -> None:
     """Draw the dataset selector in the sidebar and load the chosen dataset into the session."""
-    default_path = os.environ.get(ENV_DATA, "")
+    default_path = os.environ.get(ENV_DATA, "").strip()
+    if default_path:  # absolute, so that it reads the same inside the data folder
+        default_path = os.path.abspath(os.path.expanduser(default_path))
     if Keys.SOURCE not in st.session_state:
         st.session_state[Keys.SOURCE] = SOURCE_PATH if default_path else SOURCE_DEMO
     if Keys.PATH not in st.session_state:
@@ -129,14 +155,20 @@ def dataset_sidebar() -> None:
             if source == SOURCE_DEMO:
                 data = _demo()
             elif source == SOURCE_PATH:
-                path = st.text_input("de_train.parquet or .h5ad path", key=Keys.PATH,
-                                     help=f"Defaults to ${ENV_DATA}. The embedded Kaggle id_map is used "
-                                          "when it matches the file.")
-                if path.strip():
-                    p = os.path.expanduser(path.strip())
-                    mtime = os.path.getmtime(p) if os.path.isfile(p) else -1.0
-                    data = _from_path(p, mtime, layer_selectbox(p, Keys.DATA_LAYER))
+                folder = data_folder()
+                path = st.text_input("de_train.parquet or .h5ad path", key=Keys.PATH, disabled=folder is None,
+                                     help=f"Read only inside the data folder set by ${ENV_DATA_DIR} (default: the "
+                                          f"folder of ${ENV_DATA}). The embedded Kaggle id_map is used when it "
+                                          "matches the file.")
+                if folder is None:
+                    st.caption(f"Reading files by path is off on this server; use Upload. The operator can "
+                               f"allow one folder with ${ENV_DATA_DIR}.")
+                elif path.strip():
+                    target, mtime = resolve_data_path(path)
+                    data = _from_path(str(target), mtime, layer_selectbox(str(target), Keys.DATA_LAYER))
             else:
+                st.caption("An upload lives in this browser tab only: reloading or closing the tab "
+                           "forgets it, and other users never see it.")
                 parquet = st.file_uploader("de_train.parquet or .h5ad", type=["parquet", "h5ad"], key=Keys.UPLOAD)
                 id_map = st.file_uploader("id_map.csv (optional)", type=["csv"], key=Keys.UPLOAD_ID_MAP)
                 data = _from_upload(parquet, id_map, layer_selectbox(parquet, Keys.DATA_LAYER))
@@ -148,6 +180,8 @@ def dataset_sidebar() -> None:
                        f"{len(data.compounds)} compounds")
             if data.simulated:
                 st.badge("simulated values", icon=":material/science:", color="orange")
+            for note in data.notes:  # what the loader normalised (e.g. spaces stripped from names)
+                st.warning(note, icon=":material/info:")
         st.session_state[Keys.ACTIVE] = data
 
 

@@ -21,8 +21,12 @@ EXIT_USAGE = 2
 
 def _load(args: argparse.Namespace):
     from .data import load_dataset
+    from .safeio import check_regular_file
 
-    return load_dataset(args.data, id_map=getattr(args, "id_map", None), layer=getattr(args, "layer", None))
+    id_map = getattr(args, "id_map", None)
+    if id_map is not None:
+        check_regular_file(id_map, "id_map")  # a pipe or device is refused before the dataset is read
+    return load_dataset(args.data, id_map=id_map, layer=getattr(args, "layer", None))
 
 
 # ------------------------------------------------------------------------------------ commands
@@ -53,9 +57,9 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     from .demo import load_demo
     from .io import atomic_path
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder, got the file {str(out)!r}")
+    from .safeio import check_output_dir
+
+    out = check_output_dir(args.out, "--out")
     out.mkdir(parents=True, exist_ok=True)
     data = load_demo()
     with atomic_path(out / "id_map.csv") as tmp:
@@ -132,12 +136,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+    except BrokenPipeError:  # output piped into e.g. `head`
+        return EXIT_OK
+    except (ValueError, OSError) as exc:  # OSError: a write failed (disk full, permissions, ...)
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"error: {msg}", file=sys.stderr)
         return EXIT_USAGE
-    except BrokenPipeError:  # output piped into e.g. `head`
-        return EXIT_OK
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from .constants import CELL_TYPE, DEFAULT_TARGET_CELL_TYPE, DEMO, SM_NAME
+from .safeio import bounded_int, check_output_file, check_regular_file, finite_float
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         raise ValueError("give --genes GENE[,GENE...] or a signature with --up/--down")
     if args.top is not None and args.top < 0:
         raise ValueError(f"--top must be >= 0, got {args.top}")
+    if args.out is not None:
+        check_output_file(args.out, "--out")
     data = load_dataset(args.data)
     cell_types = None if args.cell_type == ALL_CELL_TYPES else args.cell_type
     if cell_types is not None and cell_types not in data.cell_types:
@@ -127,7 +130,9 @@ def _cmd_predict_smiles(args: argparse.Namespace) -> int:
     from .discovery import MAX_MOLECULES, ROW, parse_smiles_table, predict_smiles, read_smiles_file
     from .io import atomic_path
 
+    check_output_file(args.out, "--out")
     if args.smiles_file:
+        check_regular_file(args.smiles_file, "--smiles-file")
         table = read_smiles_file(args.smiles_file, limit=CLI_MAX_MOLECULES, max_bytes=CLI_MAX_BYTES)
     else:
         table = parse_smiles_table(list(args.smiles), limit=CLI_MAX_MOLECULES)
@@ -187,12 +192,12 @@ def add_parser(sub) -> None:
     p.add_argument("--genes", action="append", metavar="GENE[,GENE...]",
                    help="genes to push down (case-insensitive; repeat or separate with commas)")
     p.add_argument("--keep", action="append", metavar="GENE[,GENE...]", help="genes to leave unchanged (penalised)")
-    p.add_argument("--keep-weight", type=float, default=1.0, help="weight of the keep penalty (default 1.0)")
+    p.add_argument("--keep-weight", type=finite_float("--keep-weight", 0.0, 1e6), default=1.0, help="weight of the keep penalty (default 1.0)")
     p.add_argument("--up", action="append", metavar="GENE[,GENE...]", help="signature mode: disease up-regulated genes")
     p.add_argument("--down", action="append", metavar="GENE[,GENE...]", help="signature mode: disease down-regulated genes")
     p.add_argument("--cell-type", default=DEFAULT_TARGET_CELL_TYPE,
                    help=f"target cell type (default {DEFAULT_TARGET_CELL_TYPE!r}; 'all' for every cell type)")
-    p.add_argument("--top", type=int, default=20, help="rows to show and write (default 20; 0 = all)")
+    p.add_argument("--top", type=bounded_int("--top", 0, 10**6), default=20, help="rows to show and write (default 20; 0 = all)")
     p.add_argument("--out", default=None, help="write the ranking to this CSV")
     p.add_argument("--model-dir", default=None, help=_MODEL_HELP)
     p.add_argument("--data", default=DEMO, help=_DATA_HELP)

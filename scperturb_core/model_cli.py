@@ -20,27 +20,32 @@ from .constants import BENCHMARK_DATASET_ID, CELL_TYPE, DEMO, ID, SM_NAME
 log = logging.getLogger(__name__)
 
 
-def _int_at_least(name: str, minimum: int):
-    """An argparse type: an integer >= ``minimum``; the error names the option and the bad value."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"{name} must be >= {minimum}, got {value}")
-        return value
-    return parse
+def _int_at_least(name: str, minimum: int, maximum: int = 10**6):
+    """An argparse type: an integer in ``[minimum, maximum]``; the error names the option and the bad value."""
+    from .safeio import bounded_int
+
+    return bounded_int(name, minimum, maximum)
 
 
-def _add_model_options(p, model_choices) -> None:
+def _model_choice(text: str) -> str:
+    """An argparse type for ``--model``; the model code (torch) is imported only when the option is given,
+    so a bad command line is answered without loading it."""
+    from .train import MODEL_CHOICES
+
+    if text not in MODEL_CHOICES:
+        raise argparse.ArgumentTypeError(f"--model must be one of {', '.join(MODEL_CHOICES)}, got {text[:40]!r}")
+    return text
+
+
+def _add_model_options(p) -> None:
     """Options shared by ``train`` and ``benchmark``: model choice, epochs, seed, basis size, genes."""
-    p.add_argument("--model", choices=model_choices, default="ensemble", help="default: ensemble")
+    p.add_argument("--model", type=_model_choice, default=None, metavar="MODEL",
+                   help="mlp, transformer or ensemble (default: ensemble)")
     p.add_argument("--epochs", type=_int_at_least("--epochs", 1), default=None, help="most epochs per model")
-    p.add_argument("--seed", type=_int_at_least("--seed", 0), default=None, help="random seed")
-    p.add_argument("--components", type=_int_at_least("--components", 1), default=None,
+    p.add_argument("--seed", type=_int_at_least("--seed", 0, 2**32 - 1), default=None, help="random seed")
+    p.add_argument("--components", type=_int_at_least("--components", 1, 4096), default=None,
                    help="size of the gene basis")
-    p.add_argument("--genes", type=_int_at_least("--genes", 1), default=None,
+    p.add_argument("--genes", type=_int_at_least("--genes", 1, 50_000), default=None,
                    help="use only the first N genes (quick runs)")
 
 
@@ -58,7 +63,7 @@ def _spec(args: argparse.Namespace):
         features = replace(features, n_components=args.components)
     if getattr(args, "no_readout", False):
         features = replace(features, readout=False)
-    return ModelSpec(model=getattr(args, "model", "ensemble"), features=features, train=train)
+    return ModelSpec(model=getattr(args, "model", None) or "ensemble", features=features, train=train)
 
 
 def _progress_printer(enabled: bool):
@@ -76,21 +81,23 @@ def _progress_printer(enabled: bool):
 
 def _load_data(spec: str, genes: int | None = None, layer: str | None = None):
     from .data import load_dataset
+
+    data = load_dataset(spec, layer=layer)  # a bad file is refused before the model code (torch) is imported
     from .evaluate import restrict_genes
 
-    return restrict_genes(load_dataset(spec, layer=layer), genes)
+    return restrict_genes(data, genes)
 
 
 # ------------------------------------------------------------------------------------ train
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from .safeio import check_output_dir
+
+    out = check_output_dir(args.out, "--out")  # before the training (and its imports), not after it
+    data = _load_data(args.data, args.genes, args.layer)
     from .train import train_ensemble
 
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out must be a folder, got the file {str(out)!r}")
-    data = _load_data(args.data, args.genes, args.layer)
     spec = _spec(args)
     t0 = time.perf_counter()
     pred = train_ensemble(data.obs, data.X, data.genes, spec, on_progress=_progress_printer(not args.quiet))
@@ -112,20 +119,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from .safeio import check_output_file
+
+    out = check_output_file(args.out, "--out")  # the cheap checks first, before the model code is imported
+    model_dir = Path(args.model_dir)
+    if not model_dir.is_dir():
+        raise ValueError(f"--model-dir not found: {str(model_dir)!r}")
     import pandas as pd
 
     from .data import load_id_map
     from .io import atomic_path
+
+    id_map = load_id_map(args.id_map)  # the cheap input first
     from .predictor import Predictor
 
-    out = Path(args.out)
-    if out.is_dir():
-        raise ValueError(f"--out must be a file path, got the folder {str(out)!r}")
-    model_dir = Path(args.model_dir)
-    if not model_dir.is_dir():
-        raise ValueError(f"--model-dir not found: {str(model_dir)!r}")
     pred = Predictor.load(model_dir)
-    id_map = load_id_map(args.id_map)
     known_sm = dict(zip(pred.compounds[SM_NAME], pred.compounds["SMILES"]))
     bad_sm = id_map.loc[~id_map[SM_NAME].isin(list(known_sm))]
     if len(bad_sm):
@@ -168,14 +176,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .evaluate import benchmark, summary
     from .io import atomic_write_text
 
+    if args.out is not None:
+        from .safeio import check_output_file
+
+        check_output_file(args.out, "--out")
     if args.suite or args.small or args.settings:
         from .suite import run_cli
 
         return run_cli(args)
     data = _load_data(args.data, args.genes, args.layer)
+    from .evaluate import benchmark, summary
+
     spec = _spec(args)
     t0 = time.perf_counter()
     results = benchmark(data, spec, folds=args.folds, id_map=True, models=not args.baselines_only,
@@ -204,13 +217,11 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     """Register ``train``, ``predict`` and ``benchmark`` on an argparse subparsers object."""
-    from .train import MODEL_CHOICES
-
     p = sub.add_parser("train", help="train the MLP / Transformer / ensemble and save a model folder")
     p.add_argument("--data", required=True, help="de_train.parquet or .h5ad path, or 'demo'")
     p.add_argument("--layer", default=None, help="value layer of an .h5ad dataset (default sign_log10_pval, else X)")
     p.add_argument("--out", required=True, help="model folder to write")
-    _add_model_options(p, MODEL_CHOICES)
+    _add_model_options(p)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=_cmd_train)
 
@@ -229,8 +240,8 @@ def add_parser(sub) -> None:
     p.add_argument("--data", default=DEMO, help="de_train.parquet or .h5ad path, or 'demo' (default)")
     p.add_argument("--layer", default=None, help="value layer of an .h5ad dataset (default sign_log10_pval, else X)")
     p.add_argument("--out", default=None, help="write all results to this JSON file")
-    _add_model_options(p, MODEL_CHOICES)
-    p.add_argument("--folds", type=_int_at_least("--folds", 0), default=None,
+    _add_model_options(p)
+    p.add_argument("--folds", type=_int_at_least("--folds", 0, 1000), default=None,
                    help="score only the first N folds (0: only the id_map truth); default all")
     p.add_argument("--baselines-only", action="store_true", help="skip the models")
     p.add_argument("--no-readout", action="store_true",

@@ -26,15 +26,24 @@ ModelKind = Literal["mlp", "transformer"]
 MODEL_KINDS: tuple[str, ...] = ("mlp", "transformer")
 
 
-def _check_positive(obj, *names: str) -> None:
+#: largest width of any layer (hidden, d_model, ff_dim): a config asking for more is refused before allocation
+MAX_WIDTH = 8192
+#: most attention heads
+MAX_HEADS = 64
+
+
+def _check_positive(obj, *names: str, limit: int = MAX_WIDTH) -> None:
     for name in names:
         value = getattr(obj, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{type(obj).__name__}.{name} must be an int >= 1, got {value!r}")
+            raise ValueError(f"{type(obj).__name__}.{name} must be an int >= 1, got {str(value)[:40]}")
+        if value > limit:
+            shown = str(value) if value < 10**20 else f"a number of {len(str(value))} digits"
+            raise ValueError(f"{type(obj).__name__}.{name} must be <= {limit}, got {shown}")
 
 
 def _check_dropout(obj) -> None:
-    if not 0.0 <= float(obj.dropout) < 1.0:
+    if isinstance(obj.dropout, bool) or not isinstance(obj.dropout, int | float) or not 0.0 <= float(obj.dropout) < 1.0:
         raise ValueError(f"{type(obj).__name__}.dropout must be in [0, 1), got {obj.dropout!r}")
 
 
@@ -68,7 +77,8 @@ class TransformerConfig:
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
-        _check_positive(self, "d_model", "n_heads", "ff_dim", "hidden")
+        _check_positive(self, "d_model", "ff_dim", "hidden")
+        _check_positive(self, "n_heads", limit=MAX_HEADS)
         _check_dropout(self)
         if self.d_model % self.n_heads:
             raise ValueError(f"TransformerConfig.d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})")

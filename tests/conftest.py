@@ -16,6 +16,8 @@ if str(ROOT) not in sys.path:
 def pytest_configure(config):
     """The whole run caches (demo, models) into a private folder, never the user's cache."""
     os.environ["SCPERTURB_CACHE"] = tempfile.mkdtemp(prefix="scperturb-test-cache-")
+    # the app's File path box reads only inside this folder; tests write their files under it
+    os.environ.setdefault("SCPERTURB_DATA_DIR", tempfile.gettempdir())
 
 
 @pytest.fixture(scope="session")

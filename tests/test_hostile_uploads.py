@@ -10,7 +10,7 @@ import pytest
 
 from scperturb_core.data import DataError, load_dataset
 from scperturb_core.io import cache_dir, sha256_file
-from tests.hostile.uploads import CASES, UploadCase
+from tests.hostile.uploads import CASES, WARN_CASES, UploadCase, WarnCase
 
 TIME_BOUND_S = 10.0
 
@@ -37,7 +37,7 @@ def _load(case: UploadCase, frames, tmp_path: Path):
 def test_corpus_is_large_and_unique():
     names = [c.name for c in CASES]
     assert len(names) == len(set(names))
-    assert len(CASES) >= 50
+    assert len(CASES) >= 120
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -51,6 +51,22 @@ def test_core_gives_documented_message(case, frames, tmp_path):
     assert "\n" not in msg, msg
     assert re.search(case.expected, msg), msg
     assert elapsed < TIME_BOUND_S, f"{case.name}: {elapsed:.1f}s"
+
+
+@pytest.mark.parametrize("case", WARN_CASES, ids=[c.name for c in WARN_CASES])
+def test_normalised_input_is_accepted_with_a_note(case: WarnCase, frames, tmp_path):
+    """Where normalising is the documented choice, the file loads, says what it did, and the
+    values and names are the original ones."""
+    df, id_map = frames
+    path = tmp_path / "de_train.parquet"
+    path.write_bytes(case.build(df, id_map))
+    before = path.read_bytes()
+    data = load_dataset(str(path))
+    assert any(re.search(case.note, n) for n in data.notes), data.notes
+    assert data.X.shape == (len(df), df.shape[1] - 5)
+    assert sorted(set(data.obs["cell_type"])) == sorted(set(df["cell_type"]))
+    assert sorted(set(data.obs["sm_name"])) == sorted(set(df["sm_name"]))
+    assert path.read_bytes() == before
 
 
 APP_CASES = [c for c in CASES if c.kind == "de_train"]

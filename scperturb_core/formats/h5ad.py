@@ -33,8 +33,9 @@ from ..constants import (
     LAYER_X, META_COLUMNS, SM_LINCS_ID, SM_NAME, SMILES, SPLIT, UNS_DATASET_ID, UNS_DATASET_NAME,
     UNS_METHOD_ID, UNS_SIMULATED,
 )
-from ..data import DataError, PerturbData, Source, _check_meta, _check_smiles, _preview
+from ..data import DataError, PerturbData, Source, _check_gene_names, _check_meta, _check_smiles, _preview
 from ..io import atomic_path, sha256_bytes, sha256_file
+from ..safeio import MAX_DATASET_BYTES, InputError, check_regular_file
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +90,13 @@ def _resolve(source: Source) -> tuple[str | io.BytesIO, str, str]:
         raise DataError(f"file not found: {str(path)!r}")
     if path.is_dir():
         raise DataError(f"expected a file, got a folder: {str(path)!r}")
+    try:  # a pipe or device is refused before it is opened (hashing it would hang or never end)
+        st = check_regular_file(path, "dataset")
+    except InputError as exc:
+        raise DataError(str(exc)) from None
+    if st.st_size > MAX_DATASET_BYTES:
+        raise DataError(f"file too large: {str(path)!r} is {st.st_size / 2**20:.0f} MB "
+                        f"(limit {MAX_DATASET_BYTES / 2**20:.0f} MB)")
     return str(path), path.name, sha256_file(path)
 
 
@@ -268,9 +276,10 @@ def load_h5ad(source: Source, *, layer: str | None = None, name: str | None = No
         simulated = bool(_uns_value(fh, UNS_SIMULATED) or False)
     meta = pd.DataFrame({c: obs[c].astype(object) if isinstance(obs[c].dtype, pd.CategoricalDtype) else obs[c]
                          for c in META_COLUMNS}).reset_index(drop=True)
-    meta = _check_meta(meta, label)
-    _check_finite(values, genes, chosen)
     notes: list[str] = [f"values from layer {chosen!r} (layers: {', '.join(names)})"]
+    _check_gene_names(list(genes))
+    meta = _check_meta(meta, label, notes)
+    _check_finite(values, genes, chosen)
     if SPLIT in obs.columns:
         counts = obs[SPLIT].astype(str).value_counts()
         notes.append(f"split column: {', '.join(f'{k} {v}' for k, v in counts.items())}")

@@ -53,18 +53,43 @@ def test_switch_dataset_to_upload_and_back(page, app_server, tiny_parquet):
     assert page.locator('[data-testid="stMetricValue"]').first.inner_text() == "614"
 
 
-def test_upload_of_broken_file_shows_one_line_error(page, app_server, tmp_path):
-    bad = tmp_path / "broken.parquet"
-    bad.write_bytes(b"this is a CSV renamed to parquet\n1,2,3\n")
+BROKEN_UPLOADS = ["csv renamed parquet", "value 1e308", "XYZ1 and xyz1", "cell_type stored as list<string>",
+                  "pandas index names a gene", "gene named ''", "lower-case cell type beside NK cells",
+                  "garbage footer"]
+
+
+def test_upload_of_broken_file_shows_one_line_error(page, app_server, tmp_path, tiny):
+    """Bad uploads: one error line naming the user's file, never an exception box; the error stays
+    while the file stays in the uploader, also on another page."""
+    import re
+
+    from tests.hostile.uploads import CASES
+
+    cases = {c.name: c for c in CASES}
     page.goto(app_server + "/")
     page.get_by_text("Train rows").wait_for()
     wait_idle(page)
     page.get_by_text("Upload", exact=True).click()
     wait_idle(page)
-    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(bad))
-    err = page.locator('[data-testid="stAlertContentError"]')
+    assert page.get_by_text("An upload lives in this browser tab only").is_visible()  # said before uploading
+    err = page.locator('[data-testid="stSidebar"] [data-testid="stAlertContentError"]')
+    for i, name in enumerate(BROKEN_UPLOADS):
+        case = cases[name]
+        bad = tmp_path / f"broken_{i}.parquet"
+        bad.write_bytes(case.build(tiny.to_frame(), tiny.id_map))
+        page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(bad))
+        page.get_by_text(bad.name).first.wait_for()
+        wait_idle(page)
+        err.first.wait_for()
+        text = err.first.inner_text().strip()
+        assert bad.name in text, (name, text)
+        assert re.search(case.expected.lstrip("^"), text), (name, text)
+        assert page.locator('[data-testid="stException"]').count() == 0, name
+    # the last error stays while its file stays, also after moving to another page
+    page.get_by_role("link", name="Gene explorer").click()
+    wait_idle(page)
     err.first.wait_for()
-    assert "not a parquet file" in err.first.inner_text()
+    assert f"broken_{len(BROKEN_UPLOADS) - 1}.parquet" in err.first.inner_text()
     assert page.locator('[data-testid="stException"]').count() == 0
 
 
