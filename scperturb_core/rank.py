@@ -201,9 +201,14 @@ def predict_with_interval(predictor: PredictorLike, cell_types: Sequence[str], s
     return out[0], out[1], out[2], True
 
 
-def noise_level(data_X: np.ndarray, predictor: object | None = None) -> np.ndarray:
+_noise_cache: dict[str, np.ndarray] = {}
+_noise_guard = threading.Lock()
+
+
+def noise_level(data_X: np.ndarray, predictor: object | None = None, key: str = "") -> np.ndarray:
     """Per-gene measured-value noise ``(g,)``: the predictor's ``noise_sd`` when it has one of the
-    right length, else :func:`scperturb_core.uncertainty.measurement_noise` of the data."""
+    right length, else :func:`scperturb_core.uncertainty.measurement_noise` of the data (an SVD of the
+    whole matrix: computed once per ``key`` -- the dataset's content hash -- and kept in memory)."""
     sd = getattr(predictor, "noise_sd", None)
     if sd is not None:
         sd = np.asarray(sd, dtype=np.float32).reshape(-1)
@@ -213,7 +218,14 @@ def noise_level(data_X: np.ndarray, predictor: object | None = None) -> np.ndarr
 
     if data_X.shape[0] == 0:
         return np.zeros(data_X.shape[1], dtype=np.float32)
-    return measurement_noise(data_X)
+    cache_key = f"{key}:{data_X.shape}" if key else ""
+    with _noise_guard:
+        if cache_key and cache_key in _noise_cache:
+            return _noise_cache[cache_key]
+        noise = measurement_noise(data_X)
+        if cache_key:
+            _noise_cache[cache_key] = noise
+    return noise
 
 
 def interval_label(calibrated: bool | None, level: float = INTERVAL_LEVEL) -> str:
@@ -455,7 +467,7 @@ def build_cube(data: PerturbData, predictor: PredictorLike | None = None, *,
     return ValueCube(compounds=compounds, cell_types=cell_types, genes=tuple(data.genes), measured=data.X,
                      predicted=predicted, spread=spread, source=source, row=row,
                      key=f"{data.key}:{model_label}", lower=lower, upper=upper,
-                     noise_sd=noise_level(data.X, predictor), level=level, calibrated=calibrated)
+                     noise_sd=noise_level(data.X, predictor, key=data.key), level=level, calibrated=calibrated)
 
 
 def check_genes(predictor: PredictorLike, genes: Sequence[str]) -> None:
