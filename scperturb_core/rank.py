@@ -403,8 +403,13 @@ class ValueCube:
                 self._is_sorted[src][todo] = True
         n = base.shape[1]
         out = np.empty(values.shape, dtype=np.int64)
+        # the sorted profiles' dtype (no conversion per call); needles searched in sorted order, so the
+        # binary searches walk the profile forwards (far fewer cache misses with many needles)
+        vals = np.asarray(values, dtype=np.float32).reshape(len(rows), -1)
+        flat = out.reshape(len(rows), -1)
         for i, r in enumerate(rows):
-            out[i] = n - np.searchsorted(self._sorted[src][r], values[i], side="right") + 1
+            order = np.argsort(vals[i], kind="stable")
+            flat[i, order] = n - np.searchsorted(self._sorted[src][r], vals[i, order], side="right") + 1
         return out
 
 
@@ -510,11 +515,12 @@ def target_score(target: np.ndarray, keep: np.ndarray | None = None,
 
 def _order(frame: pd.DataFrame, by: str | Sequence[str]) -> pd.DataFrame:
     """Sort by ``by`` (one or more columns) descending, ties by compound then cell type; add a 1-based
-    rank column."""
+    rank column. (``np.lexsort`` on codes: several times faster than ``DataFrame.sort_values``.)"""
     keys = [by] if isinstance(by, str) else list(by)
-    frame = frame.sort_values([*keys, SM_NAME, CELL_TYPE], ascending=[False] * len(keys) + [True, True],
-                              kind="stable")
-    frame = frame.reset_index(drop=True)
+    sm = np.unique(frame[SM_NAME].to_numpy(dtype=str), return_inverse=True)[1]
+    ct = np.unique(frame[CELL_TYPE].to_numpy(dtype=str), return_inverse=True)[1]
+    order = np.lexsort([ct, sm, *[-frame[k].to_numpy(dtype=np.float64) for k in reversed(keys)]])
+    frame = frame.take(order).reset_index(drop=True)
     frame.insert(0, RANK, np.arange(1, len(frame) + 1))
     return frame
 
@@ -603,20 +609,19 @@ def rank_compounds(cube: ValueCube, genes: str | Sequence[str], cell_types: str 
         p_down = np.where(sd > 0, ndtr(-t_mean / np.where(sd > 0, sd, 1.0)), (t_mean < 0).astype(np.float64))
     hit = (t_mean <= -threshold) & (t_hi < 0)
     call = np.where(hit, HIT, np.where(t_mean < 0, CANDIDATE, WRONG_WAY))
-    cols = {SCORE: score, SCORE_LOWER: (-t_hi - penalty).astype(np.float32),
-            SCORE_UPPER: (-t_lo - penalty).astype(np.float32), CALL: call}
-    for j, (name, col) in enumerate(cols.items()):
-        frame.insert(2 + j, name, col)
-    frame.insert(frame.columns.get_loc(SOURCE) + 1, P_DOWN, p_down.astype(np.float32))
-    frame.insert(frame.columns.get_loc(P_DOWN) + 1, TARGET_MEAN, t_mean.astype(np.float32))
-    frame.insert(frame.columns.get_loc(TARGET_MEAN) + 1, TARGET_LOWER, t_lo.astype(np.float32))
-    frame.insert(frame.columns.get_loc(TARGET_LOWER) + 1, TARGET_UPPER, t_hi.astype(np.float32))
-    frame.insert(frame.columns.get_loc(TARGET_UPPER) + 1, KEEP_MEAN_ABS,
-                 np.abs(kv).mean(axis=1).astype(np.float32) if ki else np.zeros(len(frame), np.float32))
-    frame.insert(frame.columns.get_loc(KEEP_MEAN_ABS) + 1, UNCERTAINTY, ((t_hi - t_lo) / 2).astype(np.float32))
+    cols = {
+        SM_NAME: frame[SM_NAME].to_numpy(), CELL_TYPE: frame[CELL_TYPE].to_numpy(),
+        SCORE: score, SCORE_LOWER: (-t_hi - penalty).astype(np.float32),
+        SCORE_UPPER: (-t_lo - penalty).astype(np.float32), CALL: call, SOURCE: frame[SOURCE].to_numpy(),
+        P_DOWN: p_down.astype(np.float32), TARGET_MEAN: t_mean.astype(np.float32),
+        TARGET_LOWER: t_lo.astype(np.float32), TARGET_UPPER: t_hi.astype(np.float32),
+        KEEP_MEAN_ABS: np.abs(kv).mean(axis=1).astype(np.float32) if ki else np.zeros(len(frame), np.float32),
+        UNCERTAINTY: ((t_hi - t_lo) / 2).astype(np.float32), SMILES: frame[SMILES].to_numpy(),
+    }
     if len(targets) <= MAX_VALUE_COLUMNS:
         for j, gname in enumerate(targets):
-            frame[gname] = tv[:, j]
+            cols[gname] = tv[:, j]
+    frame = pd.DataFrame(cols)
     out = _order(frame, [SCORE_LOWER, SCORE] if by == BY_CONFIDENCE else [SCORE, SCORE_LOWER])
     return out.head(top) if top is not None else out
 

@@ -26,7 +26,9 @@ def make_data(rows: list[tuple[str, str, list[float]]], genes: tuple[str, ...]) 
         SMILES: [SMI[r[1]] for r in rows], CONTROL: False,
     })
     X = np.array([r[2] for r in rows], dtype=np.float32)
-    return PerturbData(obs=obs, X=X, genes=genes, name="hand-built", key="hand")
+    import hashlib
+
+    return PerturbData(obs=obs, X=X, genes=genes, name="hand-built", key=hashlib.sha256(X.tobytes()).hexdigest()[:16])
 
 
 GENES = ("G1", "G2", "KEEP1")
