@@ -88,7 +88,7 @@ def test_rank_by_confidence_then_by_estimate(page, app_server, warm_models, demo
     assert conf["score_lower"].is_monotonic_decreasing
     assert (conf.loc[conf["source"] == "measured", "uncertainty"] > 0).all()  # measured pairs have noise too
     page.get_by_text("Estimate", exact=True).click()
-    page.get_by_text("ranked by its estimate").wait_for()
+    page.get_by_text("ranked by its estimate").first.wait_for()
     wait_idle(page)
     assert_no_errors(page)
     est = pd.read_csv(_download(page, "Download the ranking (CSV)"))
@@ -104,7 +104,8 @@ def test_signature_download_has_provenance(page, app_server, warm_models, demo_d
     page.get_by_label("Disease up-regulated genes").fill("CD69\nIL2RA")
     page.get_by_label("Disease down-regulated genes").fill("MYC")
     page.get_by_label("Disease down-regulated genes").press("Control+Enter")
-    page.get_by_text("Its 80% interval, in the same units").wait_for()
+    page.get_by_text("Its 80% interval, in the same units").first.wait_for()
+    wait_idle(page)
     page.get_by_role("button", name="Download the ranking (CSV)").wait_for()
     wait_idle(page)
     assert_no_errors(page)
