@@ -148,3 +148,30 @@ def test_known_compound_shows_measured_values_and_downloads_have_provenance(page
     assert rows.loc["B cells", "CD69_lower"] < rows.loc["B cells", "CD69"] < rows.loc["B cells", "CD69_upper"]
     parquet = pd.read_parquet(_download(page, "Parquet", exact=True))
     _check_provenance(parquet, demo_data)
+
+
+def test_reuploaded_demo_file_shows_the_simulated_badge(page, app_server, server_cache, tmp_path):
+    """A de_train.parquet written by ``demo-data`` is marked as simulated; uploaded again, the app says so."""
+    import subprocess
+    import sys
+
+    from scperturb_core.data import load_dataset
+    from tests.browser.conftest import ROOT
+
+    env = dict(os.environ, SCPERTURB_CACHE=str(server_cache))
+    subprocess.run([sys.executable, "-m", "scperturb_core", "demo-data", "--out", str(tmp_path)], cwd=ROOT, env=env,
+                   check=True, capture_output=True, timeout=600)
+    path = tmp_path / "de_train.parquet"
+    if not load_dataset(str(path)).simulated:
+        pytest.skip("this build's loader does not read the simulated marker of demo-data files")
+    page.goto(app_server + "/")
+    page.get_by_text("Train rows").wait_for()
+    wait_idle(page)
+    page.get_by_text("Upload", exact=True).click()
+    wait_idle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(path))
+    page.get_by_text("de_train.parquet").first.wait_for()  # the sidebar names the uploaded file
+    wait_idle(page)
+    assert_no_errors(page)
+    badge = page.locator('[data-testid="stAlertContentWarning"]', has_text="simulated")
+    assert badge.count() >= 1 and badge.first.is_visible()
