@@ -152,6 +152,17 @@ except ValueError as exc:
     st.error(str(exc).splitlines()[0], icon=":material/error:")
     st.stop()
 
+if mode == MODE_GENES:  # the answer first: hits, or plainly none
+    hits, closest = split_hits(table)
+    wrong = table[~table.index.isin(hits.index) & ~table.index.isin(closest.index)]
+    if hits.empty:
+        st.warning(f"**No compound x cell type pair meets the threshold**: none lowers the chosen genes by a mean of "
+                   f"-{threshold:g} or more (signed -log10 p) with its interval entirely below 0.",
+                   icon=":material/search_off:")
+    else:
+        st.success(f"**{len(hits)} hit(s)**: pairs that lower the chosen genes by a mean of -{threshold:g} or more "
+                   "with the interval entirely below 0.", icon=":material/check_circle:")
+
 counts = table["source"].value_counts()
 if predictor is None:
     st.markdown(f"**{len(table)} measured compound x cell type pairs** ranked.")
@@ -164,20 +175,13 @@ if cube.calibrated is False:
                icon=":material/warning:")
 
 if mode == MODE_GENES:
-    hits, closest = split_hits(table)
-    wrong = table[~table.index.isin(hits.index) & ~table.index.isin(closest.index)]
     if hits.empty:
-        st.warning(f"**No compound x cell type pair meets the threshold**: none lowers the chosen genes by a mean of "
-                   f"-{threshold:g} or more (signed -log10 p) with its interval entirely below 0.",
-                   icon=":material/search_off:")
         if closest.empty:
             st.info("Every pair moves the chosen genes up on average (the wrong way): nothing to suggest.")
         else:
             st.subheader(f"Closest candidates (not hits): {len(closest)} pairs lower the genes without reaching it")
             st.plotly_chart(_bar(closest.head(int(top_n)), GENE_SCORE_AXIS, scope is None), width="stretch")
     else:
-        st.success(f"**{len(hits)} hit(s)**: pairs that lower the chosen genes by a mean of -{threshold:g} or more "
-                   "with the interval entirely below 0.", icon=":material/check_circle:")
         st.subheader("Top hits")
         st.plotly_chart(_bar(hits.head(int(top_n)), GENE_SCORE_AXIS, scope is None), width="stretch")
     st.subheader(f"Hits ({len(hits)})")

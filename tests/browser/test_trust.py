@@ -120,7 +120,8 @@ def test_known_compound_shows_measured_values_and_downloads_have_provenance(page
     from scperturb_core.constants import CELL_TYPE, SM_NAME, SMILES
 
     obs = demo_data.obs
-    name = obs.loc[obs[CELL_TYPE] == "B cells", SM_NAME].iloc[0]
+    in_b = set(obs.loc[obs[CELL_TYPE] == "B cells", SM_NAME])
+    name = next(n for n in obs.loc[obs[CELL_TYPE] == "NK cells", SM_NAME] if n not in in_b)  # a test-set compound
     smiles = demo_data.compounds.set_index(SM_NAME).loc[name, SMILES]
     measured_in = set(obs.loc[obs[SM_NAME] == name, CELL_TYPE])
     page.goto(app_server + "/predict")
@@ -142,10 +143,11 @@ def test_known_compound_shows_measured_values_and_downloads_have_provenance(page
     assert (rows["known_compound"] == name).all()
     for ct, source in rows["source"].items():
         assert source == ("measured" if ct in measured_in else "predicted"), ct
+    assert rows.loc["B cells", "source"] == "predicted" and rows.loc["NK cells", "source"] == "measured"
     gi = demo_data.gene_to_idx["CD69"]
-    b_row = int(((obs[SM_NAME] == name) & (obs[CELL_TYPE] == "B cells")).to_numpy().nonzero()[0][0])
-    assert rows.loc["B cells", "CD69"] == pytest.approx(float(demo_data.X[b_row, gi]), rel=1e-5)
-    assert rows.loc["B cells", "CD69_lower"] < rows.loc["B cells", "CD69"] < rows.loc["B cells", "CD69_upper"]
+    nk_row = int(((obs[SM_NAME] == name) & (obs[CELL_TYPE] == "NK cells")).to_numpy().nonzero()[0][0])
+    assert rows.loc["NK cells", "CD69"] == pytest.approx(float(demo_data.X[nk_row, gi]), rel=1e-5)
+    assert rows.loc["NK cells", "CD69_lower"] < rows.loc["NK cells", "CD69"] < rows.loc["NK cells", "CD69_upper"]
     parquet = pd.read_parquet(_download(page, "Parquet", exact=True))
     _check_provenance(parquet, demo_data)
 
