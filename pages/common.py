@@ -51,6 +51,8 @@ class Keys:
     RANK_DOWN = "rank_down"
     RANK_TOP = "rank_top"
     RANK_MEASURED_ONLY = "rank_measured_only"
+    RANK_BY = "rank_by"
+    RANK_THRESHOLD = "rank_threshold"
     PREDICT_UPLOAD = "predict_upload"
     PREDICT_RESULT = "predict_result"  # (input signature, NewMoleculePredictions) of the last run
     PREDICT_PENDING = "predict_pending"  # set by the Predict button's callback; survives a rerun

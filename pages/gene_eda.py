@@ -10,9 +10,13 @@ from scperturb_core.constants import CELL_TYPE, DEFAULT_GENE, SM_NAME
 from scperturb_core.genes import (
     SIGNIFICANT, gene_heatmap, gene_summary, gene_values, parse_gene_list, top_compounds, validate_genes,
 )
+from scperturb_core.plot_scales import CLIP_QUANTILE, robust_limit, top_columns
 
 MEAN_OVER_CELL_TYPES = "mean over cell types"
 HEATMAP_MAX_GENES = 60
+#: compounds labelled on the heatmap (the strongest by mean |value| over the chosen genes)
+HEATMAP_COMPOUNDS = 40
+UNITS = "signed -log10 p"
 
 
 def _use_gene(key: str, value: str) -> None:
@@ -59,8 +63,8 @@ if gene is not None:
     fig = px.box(values, x=CELL_TYPE, y="value", points="all", color=CELL_TYPE, hover_name=SM_NAME,
                  hover_data={"value": ":.2f", CELL_TYPE: False}, category_orders={CELL_TYPE: data.cell_types})
     fig.add_hline(y=0, line_color="#6b7280", line_width=1)
-    fig.update_layout(showlegend=False, height=420, margin=dict(t=10), xaxis_title=None,
-                      yaxis_title=f"{gene}: signed -log10 p")
+    fig.update_layout(showlegend=False, height=420, margin=dict(t=10), xaxis_title="cell type (one point per compound)",
+                      yaxis_title=f"{gene}: {UNITS}")
     st.plotly_chart(fig, width="stretch")
     st.dataframe(summary, width="stretch", hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.2f")
@@ -76,11 +80,16 @@ if gene is not None:
     down_col.dataframe(top[top["direction"] == "down"].drop(columns="direction"), hide_index=True, width="stretch")
 
     st.subheader("Value distribution")
-    hist = px.histogram(values, x="value", color=CELL_TYPE, nbins=60, barmode="overlay", opacity=0.6,
-                        category_orders={CELL_TYPE: data.cell_types})
+    sizes = values[CELL_TYPE].value_counts()
+    labelled = values.assign(**{CELL_TYPE: values[CELL_TYPE].map(lambda c: f"{c} (n={sizes[c]})")})
+    hist = px.histogram(labelled, x="value", color=CELL_TYPE, nbins=60, barmode="overlay", opacity=0.6,
+                        histnorm="probability density",
+                        category_orders={CELL_TYPE: [f"{c} (n={sizes[c]})" for c in data.cell_types if c in sizes]})
     for x in (-SIGNIFICANT, SIGNIFICANT):
         hist.add_vline(x=x, line_dash="dot", line_color="#6b7280")
-    hist.update_layout(height=340, margin=dict(t=10), xaxis_title=f"{gene}: signed -log10 p", legend_title=None)
+    hist.update_layout(height=340, margin=dict(t=10), xaxis_title=f"{gene}: {UNITS}",
+                       yaxis_title="density (each cell type sums to 1)", legend_title="cell type (compounds)")
+    st.caption("Densities, not counts: the cell types have very different numbers of measured compounds.")
     st.plotly_chart(hist, width="stretch")
     st.markdown(
         f"**Reading the values.** A value of **+2** means {gene} went **up** with p = 0.01; **-3** means it went "
@@ -108,11 +117,18 @@ if heat_genes:
     except ValueError as exc:
         st.error(str(exc), icon=":material/error:")
     else:
-        lim = float(max(abs(heat.min().min()), abs(heat.max().max()), 1e-6))
-        fig = px.imshow(heat, aspect="auto", color_continuous_scale="RdBu_r", zmin=-lim, zmax=lim,
-                        labels=dict(x="compound", y="gene", color="signed -log10 p"))
-        fig.update_layout(height=max(260, 28 * len(heat_genes) + 160), margin=dict(t=10))
-        fig.update_xaxes(showticklabels=len(heat.columns) <= 60)
+        n_all = heat.shape[1]
+        shown = top_columns(heat, HEATMAP_COMPOUNDS)
+        lim, clipped = robust_limit(heat.to_numpy(), CLIP_QUANTILE)
+        colour = f"{UNITS}<br>(clipped at +-{lim:.1f},<br>{CLIP_QUANTILE:.0%} of |values|)" if clipped else UNITS
+        fig = px.imshow(shown, aspect="auto", color_continuous_scale="RdBu_r", zmin=-lim, zmax=lim,
+                        labels=dict(x="compound", y="gene", color=colour))
+        fig.update_layout(height=max(300, 28 * len(heat_genes) + 220), margin=dict(t=10))
+        fig.update_xaxes(showticklabels=True, tickangle=-60, tickfont=dict(size=10), title="compound")
+        fig.update_yaxes(title="gene")
+        if shown.shape[1] < n_all:
+            st.caption(f"The {shown.shape[1]} of {n_all} compounds with the strongest mean |value| over these genes, "
+                       "strongest first.")
         st.plotly_chart(fig, width="stretch")
 elif not parse_gene_list(heat_text):
     st.info("Type one or more gene names for the heatmap.")

@@ -12,11 +12,13 @@ from pages.predictor_ui import get_cube, get_predictor
 from scperturb_core.chem import fragment_grid_svg, mol_svg
 from scperturb_core.constants import DEFAULT_GENE, DEFAULT_TARGET_CELL_TYPE, SM_NAME, SMILES
 from scperturb_core.discovery import (
-    AD_THRESHOLD, IN_DOMAIN, MAX_MOLECULES, MAX_SMILES_BYTES, MAX_TANIMOTO, NAME, NEAREST, NOTE, OK, REASON, ROW,
-    parse_smiles_table, predict_smiles,
+    AD_THRESHOLD, IN_DOMAIN, KNOWN, MAX_MOLECULES, MAX_SMILES_BYTES, MAX_TANIMOTO, NAME, NEAREST, NOTE, OK, REASON,
+    ROW, parse_smiles_table, predict_smiles,
 )
 from scperturb_core.formats.export import predictions_to_h5ad_bytes
 from scperturb_core.genes import validate_genes
+from scperturb_core.provenance import provenance_for
+from scperturb_core.rank import MEASURED, SOURCE_NAMES
 
 EXAMPLE = """CC(C)Cc1ccc(cc1)C(C)C(=O)O ibuprofen
 CN1CCN(CC1)c1ccc2nc(-c3ccccc3)cc(=O)n2c1 new scaffold
@@ -69,8 +71,9 @@ if st.session_state.pop(Keys.PREDICT_PENDING, False):
     if predictor is None:
         st.stop()
     try:
+        cube = get_cube(data, predictor)
         with st.spinner(f"Predicting {int(table[OK].sum())} molecule(s) in every cell type..."):
-            st.session_state[Keys.PREDICT_RESULT] = (data.key, predict_smiles(predictor, table))
+            st.session_state[Keys.PREDICT_RESULT] = (data.key, predict_smiles(predictor, table, cube=cube))
     except ValueError as exc:
         st.error(str(exc).splitlines()[0], icon=":material/error:")
         invalid = table.loc[~table[OK], [ROW, NAME, SMILES, REASON]]
@@ -98,6 +101,19 @@ if len(out_of_domain):
                f"{names}{' ...' if len(out_of_domain) > 5 else ''}. The models have seen nothing similar; treat "
                "these predictions as rough guesses.", icon=":material/warning:")
 
+known_rows = [(pos, table.iloc[pos]) for pos in preds.valid if isinstance(table.iloc[pos][KNOWN], str)]
+for pos, r in known_rows:
+    v = list(preds.valid).index(pos)
+    measured = [ct for t, ct in enumerate(preds.cell_types) if preds.source[v, t] == MEASURED]
+    others = [ct for ct in preds.cell_types if ct not in measured]
+    if measured:
+        st.info(f"**{r[NAME]}** is the screen compound **{r[KNOWN]}**: its **measured** values are shown for "
+                f"{', '.join(measured)}" + (f"; predicted only for {', '.join(others)}" if others else "")
+                + " (column 'source').", icon=":material/verified:")
+    else:
+        st.info(f"**{r[NAME]}** is the training compound **{r[KNOWN]}** (not measured in this dataset): all values "
+                "are predictions.", icon=":material/info:")
+
 st.subheader("Chosen genes and rank among the known compounds")
 g1, g2 = st.columns([3, 1])
 if Keys.PREDICT_GENES not in st.session_state:
@@ -118,15 +134,20 @@ elif match.matched:
         st.error(str(exc).splitlines()[0], icon=":material/error:")
     else:
         summary = ranks.merge(values.drop(columns=[NAME, OK]), on=ROW)
-        summary.insert(2, SMILES, table[SMILES].to_numpy())
         summary[NEAREST] = table[NEAREST].to_numpy()
+        summary[SMILES] = table[SMILES].to_numpy()
         summary[REASON] = table[REASON].to_numpy()
-        st.caption(f"One row per input row. Score = -mean of the chosen genes' predicted values in {cell_type}; "
-                   "rank_among_known = where that score would place the molecule among the dataset's compounds "
-                   "(measured, or predicted where unmeasured); uncertainty = |MLP - Transformer|.")
+        first = [ROW, NAME, KNOWN, MAX_TANIMOTO, NEAREST, IN_DOMAIN, "source", "score", "score_lower", "score_upper",
+                 "call", "rank_among_known", "n_known"]
+        summary = summary[first + [c for c in summary.columns if c not in first]]
+        st.caption(f"One row per input row; the applicability domain first. Score = -mean of the chosen genes' values "
+                   f"in {cell_type} (measured for a screen compound measured there, else predicted), with its 80% "
+                   f"interval ({preds.interval}); rank_among_known = where the interval's lower end would place the "
+                   "molecule among the dataset's compounds ranked the same way.")
         st.dataframe(summary, hide_index=True, width="stretch",
                      column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                    for c in ("score", "uncertainty", MAX_TANIMOTO, "percentile")})
+                                    for c in ("score", "score_lower", "score_upper", "uncertainty", MAX_TANIMOTO,
+                                              "percentile")})
 
 st.subheader("One molecule in detail")
 valid_rows = table.iloc[preds.valid]
@@ -145,12 +166,15 @@ with d1:
         st.info(f"Note: {row[NOTE]}", icon=":material/info:")
 with d2:
     top = preds.top_genes(pos, cell_type, n=N_TOP_GENES)
-    fig = px.bar(top, x="value", y="gene", color="direction", orientation="h", error_x="uncertainty",
-                 color_discrete_map={"up": "#c0392b", "down": "#2a6f97"})
+    kind = SOURCE_NAMES[int(preds.source[list(preds.valid).index(pos), preds.cell_types.index(cell_type)])]
+    top = top.assign(err_plus=top["upper"] - top["value"], err_minus=top["value"] - top["lower"])
+    fig = px.bar(top, x="value", y="gene", color="direction", orientation="h", error_x="err_plus",
+                 error_x_minus="err_minus", color_discrete_map={"up": "#c0392b", "down": "#2a6f97"},
+                 hover_data={"err_plus": False, "err_minus": False, "lower": ":.2f", "upper": ":.2f"})
     fig.update_layout(height=24 * len(top) + 120, margin=dict(t=30),
                       yaxis=dict(autorange="reversed", categoryorder="array", categoryarray=top["gene"].tolist()),
-                      title=f"Top {N_TOP_GENES} up / down genes in {cell_type}", legend_title=None,
-                      xaxis_title="predicted signed -log10 p", yaxis_title=None)
+                      title=f"Top {N_TOP_GENES} up / down genes in {cell_type} ({kind}, 80% interval)",
+                      legend_title=None, xaxis_title=f"{kind} value, signed -log10 p", yaxis_title=None)
     st.plotly_chart(fig, width="stretch")
 
 st.markdown("**Applicability domain**: nearest training compounds (Tanimoto similarity of Morgan fingerprints)")
@@ -173,25 +197,36 @@ if near:
         except ValueError as exc:
             st.caption(f"(no drawing: {exc})")
 
-st.subheader("Download all predicted values")
+st.subheader("Download all values")
 st.caption(f"One row per valid molecule x cell type: {len(preds.valid)} x {len(preds.cell_types)} rows, "
-           f"{len(preds.genes):,} gene columns, plus name, SMILES, cell type, max Tanimoto and nearest compound.")
+           f"{len(preds.genes):,} gene columns and their GENE_lower / GENE_upper interval columns, plus name, SMILES, "
+           "known compound, cell type, source (measured / predicted), max Tanimoto, nearest compound and the "
+           "provenance (dataset, its hash, simulated or measured values, model id, interval).")
+provenance = provenance_for(data, predictor, preds.interval)
+
+
+def _frame():
+    return provenance.add_columns(preds.long_frame())
 
 
 def _csv() -> bytes:
-    return preds.long_frame().to_csv(index=False, float_format="%.6g").encode("utf-8")
+    return _frame().to_csv(index=False, float_format="%.6g").encode("utf-8")
 
 
 def _parquet() -> bytes:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pa.Table.from_pandas(_frame(), preserve_index=False)
+    arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **provenance.parquet_metadata()})
     buf = io.BytesIO()
-    preds.long_frame().to_parquet(buf, index=False)
+    pq.write_table(arrow, buf)
     return buf.getvalue()
 
 
 def _h5ad() -> bytes:
     return predictions_to_h5ad_bytes(preds, simulated=data.simulated, provenance={
-        "dataset": data.name, "dataset_key": data.key,
-        "model_weights": dict(getattr(predictor, "weights", None) or {})})
+        **provenance.as_dict(), "model_weights": dict(getattr(predictor, "weights", None) or {})})
 
 
 b1, b2, b3 = st.columns(3)

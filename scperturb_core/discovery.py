@@ -17,7 +17,11 @@ import pandas as pd
 
 from .constants import CELL_TYPE, SM_NAME, SMILES
 from .genes import resolve_genes
-from .rank import KEEP_WEIGHT, SCORE, UNCERTAINTY, PredictorLike, ValueCube, predict_with_spread, rank_compounds, target_score
+from .rank import (
+    BY_CONFIDENCE, CALL, CANDIDATE, HIT, INTERVAL_LEVEL, KEEP_WEIGHT, MEASURED, PREDICTED,
+    SCORE, SCORE_LOWER, SCORE_UPPER, SIGNIFICANCE, SOURCE, SOURCE_NAMES, UNCERTAINTY, WRONG_WAY, PredictorLike,
+    ValueCube, interval_label, noise_level, predict_with_interval, rank_compounds, target_score, z_value,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,9 @@ NOTE = "note"
 MAX_TANIMOTO = "max_tanimoto"
 NEAREST = "nearest_compound"
 IN_DOMAIN = "in_domain"
+KNOWN = "known_compound"  # the screen compound a molecule is (same structure, salts stripped), or None
+LOWER_SUFFIX = "_lower"
+UPPER_SUFFIX = "_upper"
 RANK_AMONG_KNOWN = "rank_among_known"
 N_KNOWN = "n_known"
 PERCENTILE = "percentile"
@@ -188,18 +195,26 @@ def read_smiles_file(path: str, limit: int | None = MAX_MOLECULES,
 
 @dataclass(eq=False)
 class NewMoleculePredictions:
-    """Predictions for the valid rows of an input table, aligned to it.
+    """Predictions (or measured values) for the valid rows of an input table, aligned to it.
 
     Attributes:
-        table: the :func:`parse_smiles_table` rows plus ``max_tanimoto``, ``nearest_compound`` and
-            ``in_domain`` (NaN / None for invalid rows).
+        table: the :func:`parse_smiles_table` rows plus ``known_compound`` (the screen compound the
+            molecule is, salts stripped; None for a new molecule), ``max_tanimoto``,
+            ``nearest_compound`` and ``in_domain`` (NaN / None for invalid rows).
         valid: ``(n_valid,)`` positions (0-based) in ``table`` of the valid rows.
-        cell_types: the ``T`` cell types predicted.
+        cell_types: the ``T`` cell types.
         genes: the ``g`` genes.
-        values: ``(n_valid, T, g)`` float32 ensemble predictions (signed -log10 p).
-        spread: ``(n_valid, T, g)`` float16 member spread (``|mlp - transformer|``; half precision
-            is plenty for an uncertainty and halves the memory).
+        values: ``(n_valid, T, g)`` float32 values (signed -log10 p): measured where ``source`` is
+            :data:`~scperturb_core.rank.MEASURED` (a known compound measured in that cell type), the
+            ensemble prediction otherwise.
+        below, above: ``(n_valid, T, g)`` float16 distances from ``values`` down to the interval's
+            lower bound and up to its upper bound at ``level`` (measured: ``z * noise_sd``; predicted:
+            the calibrated interval, or the uncalibrated member spread); half precision is plenty for
+            a width and halves the memory. :attr:`lower` / :attr:`upper` give the bounds.
+        source: ``(n_valid, T)`` int8, MEASURED or PREDICTED.
         nearest: for each valid row, the nearest training compounds as ``(name, tanimoto)``.
+        calibrated: whether the predicted intervals are calibrated (None: nothing was predicted).
+        level: the intervals' coverage.
     """
 
     table: pd.DataFrame
@@ -207,8 +222,32 @@ class NewMoleculePredictions:
     cell_types: list[str]
     genes: tuple[str, ...]
     values: np.ndarray
-    spread: np.ndarray
+    below: np.ndarray
+    above: np.ndarray
+    source: np.ndarray
     nearest: list[list[tuple[str, float]]]
+    calibrated: bool | None = None
+    level: float = INTERVAL_LEVEL
+
+    @property
+    def spread(self) -> np.ndarray:
+        """``(n_valid, T, g)`` float32 interval widths (``upper - lower``)."""
+        return self.below.astype(np.float32) + self.above
+
+    @property
+    def lower(self) -> np.ndarray:
+        """``(n_valid, T, g)`` float32 lower interval bounds."""
+        return self.values - self.below
+
+    @property
+    def upper(self) -> np.ndarray:
+        """``(n_valid, T, g)`` float32 upper interval bounds."""
+        return self.values + self.above
+
+    @property
+    def interval(self) -> str:
+        """How the intervals were made (:func:`~scperturb_core.rank.interval_label`)."""
+        return interval_label(self.calibrated, self.level)
 
     @property
     def invalid(self) -> pd.DataFrame:
@@ -228,9 +267,10 @@ class NewMoleculePredictions:
             raise ValueError(f"row {row[ROW]} ({row[NAME]}) is not a valid molecule: {row[REASON]}")
         return int(hit[0])
 
-    def long_frame(self, genes: Sequence[str] | None = None) -> pd.DataFrame:
-        """One row per valid molecule x cell type: ``row, name, SMILES, cell_type, max_tanimoto,
-        nearest_compound`` then one float32 column per gene (all genes, or ``genes``)."""
+    def long_frame(self, genes: Sequence[str] | None = None, intervals: bool = True) -> pd.DataFrame:
+        """One row per valid molecule x cell type: ``row, name, SMILES, known_compound, cell_type,
+        source, max_tanimoto, nearest_compound``, one float32 column per gene (all genes, or
+        ``genes``), then (``intervals``) ``<gene>_lower`` and ``<gene>_upper`` for each gene."""
         if genes is None:
             gi, gnames = np.arange(len(self.genes)), list(self.genes)
         else:
@@ -243,27 +283,40 @@ class NewMoleculePredictions:
             ROW: np.repeat(meta[ROW].to_numpy(), T),
             NAME: np.repeat(meta[NAME].to_numpy(), T),
             SMILES: np.repeat(meta[SMILES].to_numpy(), T),
+            KNOWN: np.repeat(meta[KNOWN].to_numpy(), T),
             CELL_TYPE: np.tile(np.asarray(self.cell_types, dtype=object), len(meta)),
+            SOURCE: [SOURCE_NAMES[int(x)] for x in self.source.reshape(-1)],
             MAX_TANIMOTO: np.repeat(meta[MAX_TANIMOTO].to_numpy(dtype=np.float64), T),
             NEAREST: np.repeat(meta[NEAREST].to_numpy(), T),
         })
-        vals = self.values[:, :, gi].reshape(len(meta) * T, len(gi))
-        return pd.concat([frame, pd.DataFrame(vals, columns=gnames)], axis=1)
+        n = len(meta) * T
+        blocks = [frame, pd.DataFrame(self.values[:, :, gi].reshape(n, len(gi)), columns=gnames)]
+        if intervals:
+            v = self.values[:, :, gi]
+            for arr, suffix in ((v - self.below[:, :, gi], LOWER_SUFFIX), (v + self.above[:, :, gi], UPPER_SUFFIX)):
+                blocks.append(pd.DataFrame(arr.reshape(n, len(gi)).astype(np.float32),
+                                           columns=[g + suffix for g in gnames]))
+        return pd.concat(blocks, axis=1)
 
     def top_genes(self, position: int, cell_type: str, n: int = 15) -> pd.DataFrame:
         """The ``n`` most up- and ``n`` most down-regulated genes of one molecule in one cell type:
-        ``gene, value, uncertainty, direction`` (up first, strongest first). Only positive values are
-        listed as up and only negative values as down, so either list may be shorter than ``n``."""
-        v = self.values[self._v(position), self._t(cell_type)]
-        s = self.spread[self._v(position), self._t(cell_type)]
+        ``gene, value, lower, upper, uncertainty, direction`` (up first, strongest first;
+        ``uncertainty`` = half the interval width). Only positive values are listed as up and only
+        negative values as down, so either list may be shorter than ``n``."""
+        i, t = self._v(position), self._t(cell_type)
+        v = self.values[i, t]
         order = np.argsort(v, kind="stable")
-        up = [i for i in order[::-1][:n] if v[i] > 0]
-        down = [i for i in order[:n] if v[i] < 0]
+        up = [j for j in order[::-1][:n] if v[j] > 0]
+        down = [j for j in order[:n] if v[j] < 0]
         idx = np.asarray(up + down, dtype=np.int64)
+        lo = v[idx] - self.below[i, t][idx]
+        hi = v[idx] + self.above[i, t][idx]
         return pd.DataFrame({
             "gene": np.asarray(self.genes, dtype=object)[idx],
             "value": v[idx],
-            UNCERTAINTY: s[idx].astype(np.float32),
+            "lower": lo,
+            "upper": hi,
+            UNCERTAINTY: (hi - lo) / 2,
             "direction": ["up"] * len(up) + ["down"] * len(down),
         })
 
@@ -279,20 +332,38 @@ class NewMoleculePredictions:
             out[g] = full[:, j]
         return out
 
+    def measured_values(self) -> pd.DataFrame:
+        """The known compounds' pairs: ``row, name, known_compound, cell_type, source`` for every valid
+        row that matched a screen compound (measured and predicted cell types both listed)."""
+        rows = []
+        for i, pos in enumerate(self.valid):
+            known = self.table.iloc[pos][KNOWN]
+            if not isinstance(known, str):
+                continue
+            for t, ct in enumerate(self.cell_types):
+                rows.append({ROW: self.table.iloc[pos][ROW], NAME: self.table.iloc[pos][NAME], KNOWN: known,
+                             CELL_TYPE: ct, SOURCE: SOURCE_NAMES[int(self.source[i, t])]})
+        return pd.DataFrame(rows, columns=[ROW, NAME, KNOWN, CELL_TYPE, SOURCE])
+
     def rank_among_known(self, cube: ValueCube, genes: str | Sequence[str], cell_type: str,
-                         keep: str | Sequence[str] = (), keep_weight: float = KEEP_WEIGHT) -> pd.DataFrame:
+                         keep: str | Sequence[str] = (), keep_weight: float = KEEP_WEIGHT,
+                         by: str = BY_CONFIDENCE, threshold: float = SIGNIFICANCE) -> pd.DataFrame:
         """Where each input molecule would rank among the known compounds of ``cube`` in ``cell_type``.
 
-        The molecule's :func:`~scperturb_core.rank.target_score` (same genes, keep-set and weight) is
-        compared with the known compounds' scores (measured or predicted values):
-        ``rank_among_known = 1 + #(known scores > molecule score)``, out of ``n_known``;
+        The molecule's score and interval are computed exactly as
+        :func:`~scperturb_core.rank.rank_compounds` does (same genes, keep-set, weight and
+        threshold) and compared on the ranking's key (``score_lower`` for ``by="confidence"``,
+        ``score`` for ``by="estimate"``) with the known compounds':
+        ``rank_among_known = 1 + #(known keys > molecule key)``, out of ``n_known``;
         ``percentile`` = share of known compounds it beats or ties (100 = best).
 
         Returns:
-            One row per input row (aligned; NaN for invalid rows): ``row, name, ok, score,
-            rank_among_known, n_known, percentile, uncertainty, max_tanimoto, in_domain``.
+            One row per input row (aligned; NaN for invalid rows): ``row, name, ok, known_compound,
+            source, score, score_lower, score_upper, call, rank_among_known, n_known, percentile,
+            uncertainty, max_tanimoto, in_domain``.
         """
-        known = rank_compounds(cube, genes, cell_type, keep=keep, keep_weight=keep_weight)
+        known = rank_compounds(cube, genes, cell_type, keep=keep, keep_weight=keep_weight, by=by,
+                               threshold=threshold)
         targets = resolve_genes(genes, self.genes, what="genes")
         keeps = resolve_genes(keep, self.genes, what="keep genes", allow_empty=True)
         g2i = {g: i for i, g in enumerate(self.genes)}
@@ -300,14 +371,32 @@ class NewMoleculePredictions:
         ti, ki = [g2i[g] for g in targets], [g2i[g] for g in keeps]
         vals = self.values[:, t]
         scores = target_score(vals[:, ti], vals[:, ki], keep_weight)
-        unc = self.spread[:, t][:, ti].astype(np.float32).mean(axis=1)
-        known_scores = np.sort(known[SCORE].to_numpy())
-        better = len(known_scores) - np.searchsorted(known_scores, scores, side="right")
-        n_known = len(known_scores)
-        out = self.table[[ROW, NAME, OK]].copy()
-        cols = {SCORE: scores, RANK_AMONG_KNOWN: better + 1.0,
-                PERCENTILE: 100.0 * (n_known - better) / max(n_known, 1), UNCERTAINTY: unc}
+        penalty = -scores - vals[:, ti].mean(axis=1)
+        t_lo = (vals[:, ti] - self.below[:, t][:, ti]).mean(axis=1)
+        t_hi = (vals[:, ti] + self.above[:, t][:, ti]).mean(axis=1)
+        t_mean = vals[:, ti].mean(axis=1)
+        s_lo, s_hi = -t_hi - penalty, -t_lo - penalty
+        hit = (t_mean <= -threshold) & (t_hi < 0)
+        call = np.where(hit, HIT, np.where(t_mean < 0, CANDIDATE, WRONG_WAY))
+        key_col, mine = (SCORE_LOWER, s_lo) if by == BY_CONFIDENCE else (SCORE, scores)
+        known_keys = np.sort(known[key_col].to_numpy())
+        better = len(known_keys) - np.searchsorted(known_keys, mine, side="right")
+        n_known = len(known_keys)
+        out = self.table[[ROW, NAME, OK, KNOWN]].copy()
+        src = np.full(len(self.table), None, dtype=object)
+        src[self.valid] = [SOURCE_NAMES[int(x)] for x in self.source[:, t]]
+        out[SOURCE] = src
+        cols = {SCORE: scores, SCORE_LOWER: s_lo, SCORE_UPPER: s_hi}
         for name, arr in cols.items():
+            full = np.full(len(self.table), np.nan)
+            full[self.valid] = arr
+            out[name] = full
+        calls = np.full(len(self.table), None, dtype=object)
+        calls[self.valid] = call
+        out[CALL] = calls
+        for name, arr in {RANK_AMONG_KNOWN: better + 1.0,
+                          PERCENTILE: 100.0 * (n_known - better) / max(n_known, 1),
+                          UNCERTAINTY: (t_hi - t_lo) / 2}.items():
             full = np.full(len(self.table), np.nan)
             full[self.valid] = arr
             out[name] = full
@@ -317,29 +406,66 @@ class NewMoleculePredictions:
         return out
 
 
-def _known_canonical(predictor: PredictorLike) -> dict[str, str]:
-    """Canonical SMILES -> training compound name."""
+def structure_key(mol) -> tuple[str, str] | None:
+    """``(canonical SMILES, InChIKey)`` of a molecule after salt stripping and neutralisation (the
+    largest organic fragment, charges neutralised where possible: RDKit ``rdMolStandardize``)."""
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem.MolStandardize import rdMolStandardize
+
+    if mol is None:
+        return None
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        parent = rdMolStandardize.LargestFragmentChooser(preferOrganic=True).choose(mol)
+        parent = rdMolStandardize.Uncharger().uncharge(parent)
+        return Chem.MolToSmiles(parent), Chem.MolToInchiKey(parent)
+    except (ValueError, RuntimeError):
+        return Chem.MolToSmiles(mol), ""
+
+
+def match_known(mols: Sequence, compounds: pd.DataFrame) -> list[str | None]:
+    """For each RDKit molecule, the ``sm_name`` of the compound in ``compounds`` (columns ``sm_name``,
+    ``SMILES``) with the same structure -- same canonical SMILES or same InChIKey after
+    :func:`structure_key` (salts stripped, neutralised) -- or None."""
     from .chem import parse_smiles_batch
 
-    comp = predictor.compounds
-    parsed = parse_smiles_batch(comp[SMILES].tolist())
-    return {p.canonical: name for p, name in zip(parsed, comp[SM_NAME]) if p.ok}
+    by_smiles: dict[str, str] = {}
+    by_key: dict[str, str] = {}
+    parsed = parse_smiles_batch(compounds[SMILES].tolist())
+    for p, name in zip(parsed, compounds[SM_NAME]):
+        key = structure_key(p.mol) if p.ok else None
+        if key is None:
+            continue
+        by_smiles.setdefault(key[0], name)
+        if key[1]:
+            by_key.setdefault(key[1], name)
+    out: list[str | None] = []
+    for m in mols:
+        key = structure_key(m)
+        out.append(None if key is None else by_smiles.get(key[0]) or (by_key.get(key[1]) if key[1] else None))
+    return out
 
 
 def predict_smiles(predictor: PredictorLike, table: pd.DataFrame | str | bytes | Sequence[str],
                    cell_types: Sequence[str] | None = None, k_nearest: int = N_NEAREST,
-                   ad_threshold: float = AD_THRESHOLD) -> NewMoleculePredictions:
-    """Predict every gene in every cell type for the valid molecules of ``table``.
+                   ad_threshold: float = AD_THRESHOLD, cube: ValueCube | None = None,
+                   level: float = INTERVAL_LEVEL) -> NewMoleculePredictions:
+    """Values of every gene in every cell type for the valid molecules of ``table``.
 
     Args:
         predictor: the trained ensemble (:class:`~scperturb_core.rank.PredictorLike`).
         table: a :func:`parse_smiles_table` result, or anything it accepts.
-        cell_types: cell types to predict (default: all the predictor knows).
+        cell_types: cell types to report (default: all the predictor knows).
         k_nearest: nearest training compounds to report.
         ad_threshold: ``in_domain`` is ``max_tanimoto >= ad_threshold``.
+        cube: the dataset's values; when given, a molecule that **is** a screen compound (same
+            canonical SMILES or InChIKey, salts stripped: :func:`match_known`) gets the dataset's
+            measured values in the cell types where it was measured (``source`` MEASURED, interval
+            ``+- z * noise_sd``); only its other cell types are predicted.
+        level: coverage of the intervals.
 
-    A molecule identical (same canonical SMILES) to a training compound is predicted as that
-    compound (its name is passed to the predictor); others are predicted from structure alone.
+    A molecule identical to a training compound of the predictor is predicted as that compound (its
+    name is passed to the predictor); others are predicted from structure alone.
 
     Returns:
         :class:`NewMoleculePredictions` aligned with the table's rows.
@@ -347,6 +473,8 @@ def predict_smiles(predictor: PredictorLike, table: pd.DataFrame | str | bytes |
     Raises:
         ValueError: no valid molecule in the table, or an unknown cell type.
     """
+    from .chem import parse_smiles_batch
+
     if not isinstance(table, pd.DataFrame) or OK not in table.columns:
         table = parse_smiles_table(table)
     table = table.reset_index(drop=True).copy()
@@ -361,14 +489,38 @@ def predict_smiles(predictor: PredictorLike, table: pd.DataFrame | str | bytes |
         first = table.iloc[0]
         raise ValueError(f"no valid SMILES among {len(table)} input(s); row {first[ROW]}: {first[REASON]}")
     smiles = table[CANONICAL].to_numpy()[valid].tolist()
-    known = _known_canonical(predictor)
-    names = [known.get(s) for s in smiles]
+    mols = [p.mol for p in parse_smiles_batch(smiles)]
+    names = match_known(mols, predictor.compounds)
+    screen = match_known(mols, cube.compounds) if cube is not None else [None] * len(valid)
     n, T = len(valid), len(cts)
-    pair_ct = [ct for _ in range(n) for ct in cts]
-    pair_smiles = [s for s in smiles for _ in range(T)]
-    pair_names = [nm for nm in names for _ in range(T)]
-    values, spread = predict_with_spread(predictor, pair_ct, pair_smiles, pair_names)
-    g = values.shape[1]
+    g = len(predictor.genes)
+    values = np.empty((n, T, g), dtype=np.float32)
+    below = np.empty((n, T, g), dtype=np.float16)
+    above = np.empty((n, T, g), dtype=np.float16)
+    source = np.full((n, T), PREDICTED, dtype=np.int8)
+    if cube is not None:
+        z = np.float32(z_value(level))
+        noise = noise_level(cube.measured, predictor) if cube.noise_sd is None else cube.noise_sd
+        c_of = {nm: i for i, nm in enumerate(cube.compounds[SM_NAME])}
+        for i, nm in enumerate(screen):
+            if nm is None:
+                continue
+            for t, ct in enumerate(cts):
+                if ct in cube.cell_types:
+                    c, tt = c_of[nm], cube.cell_types.index(ct)
+                    if cube.source[c, tt] == MEASURED:
+                        v = cube.measured[cube.row[c, tt]]
+                        values[i, t], below[i, t], above[i, t] = v, z * noise, z * noise
+                        source[i, t] = MEASURED
+    todo = np.argwhere(source == PREDICTED)
+    calibrated = None
+    if len(todo):
+        pv, plo, phi, calibrated = predict_with_interval(
+            predictor, [cts[t] for _, t in todo], [smiles[i] for i, _ in todo],
+            [names[i] for i, _ in todo], level=level)
+        values[todo[:, 0], todo[:, 1]] = pv
+        below[todo[:, 0], todo[:, 1]] = pv - plo
+        above[todo[:, 0], todo[:, 1]] = phi - pv
     nearest = predictor.nearest(smiles, k=k_nearest)
     max_sim = np.full(len(table), np.nan)
     near_name: list[str | None] = [None] * len(table)
@@ -377,11 +529,16 @@ def predict_smiles(predictor: PredictorLike, table: pd.DataFrame | str | bytes |
             best_name, best_sim = max(hits, key=lambda h: h[1])
             max_sim[pos] = float(best_sim)
             near_name[pos] = best_name
+    known_col: list[str | None] = [None] * len(table)
+    for pos, nm, own in zip(valid, screen, names):
+        known_col[pos] = nm or own
+    table[KNOWN] = known_col
     table[MAX_TANIMOTO] = max_sim
     table[NEAREST] = near_name
     table[IN_DOMAIN] = pd.array([None if np.isnan(s) else bool(s >= ad_threshold) for s in max_sim],
                                 dtype="boolean")
-    log.info("predicted %d molecules x %d cell types (%d invalid rows)", n, T, len(table) - n)
+    log.info("%d molecules x %d cell types: %d pairs measured, %d predicted (%d invalid rows)", n, T,
+             int((source == MEASURED).sum()), len(todo), len(table) - n)
     return NewMoleculePredictions(table=table, valid=valid, cell_types=cts, genes=tuple(predictor.genes),
-                                  values=values.reshape(n, T, g), spread=spread.reshape(n, T, g).astype(np.float16),
-                                  nearest=[list(h) for h in nearest])
+                                  values=values, below=below, above=above, source=source,
+                                  nearest=[list(h) for h in nearest], calibrated=calibrated, level=level)

@@ -1,12 +1,14 @@
 """Discovery commands: ``rank`` (compounds for chosen genes or a signature) and ``predict-smiles``.
 
 ``python -m scperturb_core rank --genes CD69[,GENE...] --cell-type "B cells" [--model-dir DIR]
-[--data demo|PATH] [--keep GENE,...] [--top N] [--out CSV]``
+[--data demo|PATH] [--keep GENE,...] [--rank-by confidence|estimate] [--threshold 1.3] [--top N] [--out CSV]``
 
 ``python -m scperturb_core predict-smiles (--smiles-file FILE | --smiles SMILES ...) --out OUT.csv
 [--model-dir DIR] [--data demo|PATH]``
 
-User errors raise ``ValueError`` (one line; the CLI exits 2).
+Both outputs carry provenance (:mod:`scperturb_core.provenance`): the written files as columns
+(``dataset, dataset_hash, dataset_values, model_id, interval``), the printed table as ``# key: value``
+lines before it. User errors raise ``ValueError`` (one line; the CLI exits 2).
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ CLI_MAX_MOLECULES = 100_000
 #: largest SMILES file the CLI reads
 CLI_MAX_BYTES = 64 * 2**20
 #: columns printed to the terminal by ``rank``
-_PRINT_COLUMNS = ("rank", SM_NAME, CELL_TYPE, "score", "source", "uncertainty")
+_PRINT_COLUMNS = ("rank", SM_NAME, CELL_TYPE, "score", "score_lower", "score_upper", "call", "source")
 
 _DATA_HELP = ("dataset with the measured values: 'demo' (default; simulated values) or a de_train.parquet. "
               "It must be the dataset the model was trained on (same genes), else the command stops with an error")
@@ -84,7 +86,8 @@ def _split_list(values: list[str] | None) -> list[str]:
 
 def _cmd_rank(args: argparse.Namespace) -> int:
     from .data import load_dataset
-    from .rank import build_cube, rank_compounds, reversal_scores
+    from .provenance import provenance_for
+    from .rank import CALL, HIT, build_cube, rank_compounds, reversal_scores
 
     genes, keep = _split_list(args.genes), _split_list(args.keep)
     up, down = _split_list(args.up), _split_list(args.down)
@@ -94,6 +97,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         raise ValueError("give --genes GENE[,GENE...] or a signature with --up/--down")
     if args.top is not None and args.top < 0:
         raise ValueError(f"--top must be >= 0, got {args.top}")
+    if not args.threshold >= 0:
+        raise ValueError(f"--threshold must be >= 0, got {args.threshold}")
     if args.out is not None:
         check_output_file(args.out, "--out")
     data = load_dataset(args.data)
@@ -106,7 +111,12 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise ValueError(f"--data {args.data!r} does not fit the model: {exc}") from None
     if genes:
-        table = rank_compounds(cube, genes, cell_types, keep=keep, keep_weight=args.keep_weight)
+        table = rank_compounds(cube, genes, cell_types, keep=keep, keep_weight=args.keep_weight, by=args.rank_by,
+                               threshold=args.threshold)
+        n_hits = int((table[CALL] == HIT).sum())
+        if n_hits == 0:
+            print(f"note: no pair meets the threshold (mean of the genes <= -{args.threshold:g} with the whole "
+                  "interval below 0); the rows below are the closest candidates, not hits", file=sys.stderr)
     else:
         if keep:
             raise ValueError("--keep applies to --genes ranking, not to --up/--down reversal")
@@ -115,6 +125,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
         table = table.head(args.top)
     if data.simulated:
         print("note: demo dataset, values are SIMULATED", file=sys.stderr)
+    prov = provenance_for(data, predictor, cube.interval)
+    table = prov.add_columns(table)
     if args.out:
         from .io import atomic_path
 
@@ -122,6 +134,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
             table.to_csv(tmp, index=False)
         print(f"wrote {len(table)} rows to {args.out}", file=sys.stderr)
     shown = [c for c in _PRINT_COLUMNS if c in table.columns]
+    print("\n".join(prov.header()))
     print(table[shown].to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return EXIT_OK
 
@@ -141,14 +154,27 @@ def _cmd_predict_smiles(args: argparse.Namespace) -> int:
     n_ok = int(table["ok"].sum())
     if n_ok == 0:
         raise ValueError(f"no valid SMILES among {len(table)} input(s)")
+    from .provenance import provenance_for
+    from .rank import build_cube, check_genes
+
     out = Path(args.out)
     fmt = "parquet" if out.suffix.lower() == ".parquet" else "csv"
-    data = None
-    if not args.model_dir:
+    data = cube = None
+    data_spec = args.data if args.data is not None else (None if args.model_dir else DEMO)
+    if data_spec is not None:
         from .data import load_dataset
 
-        data = load_dataset(args.data)
+        data = load_dataset(data_spec)
     predictor = load_predictor(args.model_dir, data)
+    if data is not None:
+        try:
+            check_genes(predictor, data.genes)
+        except ValueError as exc:
+            raise ValueError(f"--data {data_spec!r} does not fit the model: {exc}") from None
+        cube = build_cube(data, None)  # measured values of the screen compounds
+        if data.simulated:
+            print("note: demo dataset, measured values are SIMULATED", file=sys.stderr)
+    prov = None
     cell_types = args.cell_types or None
     genes = _split_list(args.genes) or None
     writer = None
@@ -158,7 +184,11 @@ def _cmd_predict_smiles(args: argparse.Namespace) -> int:
             chunk = table.iloc[start:start + MAX_MOLECULES]
             if not chunk["ok"].any():
                 continue
-            frame = predict_smiles(predictor, chunk, cell_types=cell_types).long_frame(genes)
+            preds = predict_smiles(predictor, chunk, cell_types=cell_types, cube=cube)
+            if prov is None:
+                prov = provenance_for(data, predictor, preds.interval) if data is not None else \
+                    provenance_for(_NoData(), predictor, preds.interval)
+            frame = prov.add_columns(preds.long_frame(genes, intervals=not args.no_intervals))
             rows += len(frame)
             if fmt == "csv":
                 frame.to_csv(tmp, mode="w" if writer is None else "a", header=writer is None, index=False,
@@ -169,6 +199,7 @@ def _cmd_predict_smiles(args: argparse.Namespace) -> int:
                 import pyarrow.parquet as pq
 
                 arrow = pa.Table.from_pandas(frame, preserve_index=False)
+                arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), **prov.parquet_metadata()})
                 if writer is None:
                     writer = pq.ParquetWriter(tmp, arrow.schema)
                 writer.write_table(arrow)
@@ -179,6 +210,14 @@ def _cmd_predict_smiles(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+class _NoData:
+    """Provenance stand-in when ``predict-smiles`` runs on a model folder without ``--data``."""
+
+    name = "none (model only)"
+    key = "none"
+    simulated = False
+
+
 def add_parser(sub) -> None:
     """Register ``rank`` and ``predict-smiles`` on the CLI's subparsers."""
     p = sub.add_parser(
@@ -186,9 +225,13 @@ def add_parser(sub) -> None:
         description="Rank compounds for a target cell type. Score per compound (signed -log10 p units): "
                     "-mean(values of --genes) - keep_weight * mean(|values of --keep|); higher = pushes the "
                     "genes down harder. Measured values are used where the (compound, cell type) pair was "
-                    "measured in --data, ensemble predictions otherwise (column 'source'); 'uncertainty' is "
-                    "the MLP-vs-Transformer spread (0 for measured). With --up/--down instead of --genes, "
-                    "compounds are ranked by a CMap/CLUE-style connectivity reversal score in [-1, 1].")
+                    "measured in --data, ensemble predictions otherwise (column 'source'). Every score has an "
+                    "80% interval (score_lower, score_upper): measurement noise for measured pairs, the "
+                    "models' calibrated interval for predicted ones (column 'interval' says which). "
+                    "--rank-by confidence (default) ranks by score_lower, estimate by score. call = 'hit' when "
+                    "the genes' mean is <= -THRESHOLD and its interval lies below 0. With --up/--down instead "
+                    "of --genes, compounds are ranked by a CMap/CLUE-style connectivity reversal score in "
+                    "[-1, 1] with a resampled interval in the same units.")
     p.add_argument("--genes", action="append", metavar="GENE[,GENE...]",
                    help="genes to push down (case-insensitive; repeat or separate with commas)")
     p.add_argument("--keep", action="append", metavar="GENE[,GENE...]", help="genes to leave unchanged (penalised)")
@@ -202,13 +245,20 @@ def add_parser(sub) -> None:
     p.add_argument("--model-dir", default=None, help=_MODEL_HELP)
     p.add_argument("--data", default=DEMO, help=_DATA_HELP)
     p.add_argument("--measured-only", action="store_true", help="rank measured pairs only (no model)")
+    p.add_argument("--rank-by", choices=("confidence", "estimate"), default="confidence",
+                   help="rank by the pessimistic end of the score's interval (confidence, default) or the estimate")
+    p.add_argument("--threshold", type=float, default=1.3,
+                   help="significance threshold in signed -log10 p units (default 1.3, i.e. p < 0.05)")
     p.set_defaults(func=_cmd_rank)
 
     p = sub.add_parser(
         "predict-smiles", help="predict every gene in every cell type for new molecules (SMILES)",
-        description="One output row per valid input molecule x cell type: row, name, SMILES, cell_type, "
-                    "max_tanimoto (to the training compounds), nearest_compound, then one column per gene. "
-                    "Invalid inputs are listed on stderr and skipped; exit code 2 only when none is valid.")
+        description="One output row per valid input molecule x cell type: row, name, SMILES, known_compound (the "
+                    "screen compound it is, salts stripped), cell_type, source (measured for a known compound's "
+                    "measured cell types, else predicted), max_tanimoto (to the training compounds), "
+                    "nearest_compound, one column per gene, then GENE_lower / GENE_upper interval columns and "
+                    "the provenance columns. Invalid inputs are listed on stderr and skipped; exit code 2 only "
+                    "when none is valid.")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--smiles-file", help="CSV with a SMILES column (optional name column), or a text file "
                                            "with 'SMILES [name]' per line")
@@ -219,6 +269,8 @@ def add_parser(sub) -> None:
     p.add_argument("--genes", action="append", default=None, metavar="GENE[,GENE...]",
                    help="only these gene columns (default: all genes)")
     p.add_argument("--model-dir", default=None, help=_MODEL_HELP)
-    p.add_argument("--data", default=DEMO, help="dataset whose default models are used when --model-dir is not given "
-                                                "('demo' by default)")
+    p.add_argument("--data", default=None, help="dataset with the screen's measured values (used for known compounds) "
+                                                "and, without --model-dir, whose default models are used; default "
+                                                "'demo' without --model-dir, none with it")
+    p.add_argument("--no-intervals", action="store_true", help="leave out the GENE_lower / GENE_upper columns")
     p.set_defaults(func=_cmd_predict_smiles)

@@ -18,16 +18,21 @@ class FakePredictor:
     * otherwise ``v[j] = cell_index + heavy_atoms / 10 * (j + 1) / g`` (deterministic, structure-driven).
 
     Members: ``mlp = ensemble + offset``, ``transformer = ensemble - offset`` (spread = 2 * offset).
-    Every call is recorded in ``calls`` as ``(cell_type, smiles, name)`` triples.
+    Calibrated intervals: ``predict_interval`` gives ``ensemble +- half * z(level) / z(0.8)`` (``half``
+    defaults to ``offset``, so at 80% the interval equals the member spread); ``noise_sd`` is ``noise``
+    for every gene. Every call is recorded in ``calls`` as ``(cell_type, smiles, name)`` triples.
     """
 
     def __init__(self, genes: Sequence[str], cell_types: Sequence[str], compounds: pd.DataFrame,
-                 table: dict[tuple[str, str], Sequence[float]] | None = None, offset: float = 0.5):
+                 table: dict[tuple[str, str], Sequence[float]] | None = None, offset: float = 0.5,
+                 half: float | None = None, noise: float = 0.25):
         self.genes = tuple(genes)
         self.cell_types = list(cell_types)
         self.compounds = compounds[[SM_NAME, SMILES]].reset_index(drop=True)
         self.table = {k: np.asarray(v, dtype=np.float32) for k, v in (table or {}).items()}
         self.offset = offset
+        self.half = offset if half is None else half
+        self.noise_sd = np.full(len(self.genes), noise, dtype=np.float32)
         self.calls: list[tuple[str, str, str | None]] = []
         self._gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
         self._ref = [self._gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in self.compounds[SMILES]]
@@ -60,3 +65,21 @@ class FakePredictor:
             order = np.argsort(-sims, kind="stable")[:k]
             out.append([(self.compounds[SM_NAME].iloc[i], float(sims[i])) for i in order])
         return out
+
+    def predict_interval(self, cell_types, smiles, names=None, level: float = 0.8):
+        from scperturb_core.rank import z_value
+
+        est = self.predict(cell_types, smiles, names)
+        half = np.float32(self.half * z_value(level) / z_value(0.8))
+        return est, est - half, est + half
+
+
+class LegacyFakePredictor(FakePredictor):
+    """A :class:`FakePredictor` like a model folder saved before calibrated intervals existed: no
+    ``predict_interval`` and no ``noise_sd`` (the member spread is the only uncertainty)."""
+
+    predict_interval = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.noise_sd = None

@@ -84,11 +84,15 @@ def test_mixed_upload_keeps_alignment(tiny, fake):
     np.testing.assert_allclose(preds.spread, 1.0, rtol=1e-3)
     long = preds.long_frame(genes=["CD69"])
     T = len(tiny.cell_types)
-    assert list(long.columns) == ["row", "name", SMILES, CELL_TYPE, "max_tanimoto", "nearest_compound", "CD69"]
+    assert list(long.columns) == ["row", "name", SMILES, "known_compound", CELL_TYPE, "source", "max_tanimoto",
+                                  "nearest_compound", "CD69", "CD69_lower", "CD69_upper"]
+    np.testing.assert_allclose(long["CD69_upper"] - long["CD69"], 0.5, rtol=1e-2)  # fake half-width
+    assert set(long["source"]) == {"predicted"}
     assert long["name"].tolist() == [n for n in ["ethanol", "phenol", "aspirin acid"] for _ in range(T)]
     assert long[CELL_TYPE].tolist() == tiny.cell_types * 3
     full = preds.long_frame()
-    assert full.shape == (3 * T, 6 + tiny.n_genes)
+    assert full.shape == (3 * T, 8 + 3 * tiny.n_genes)
+    assert preds.long_frame(intervals=False).shape == (3 * T, 8 + tiny.n_genes)
     vals = preds.gene_values(["cd69"], "NK cells")
     assert vals["row"].tolist() == [2, 3, 5, 6, 7]
     assert vals["CD69"].isna().tolist() == [False, True, False, True, False]
@@ -131,7 +135,7 @@ def test_rank_among_known(tiny, fake):
     scores = known["score"].to_numpy()
     # fake formula: a bigger molecule has larger (more up) values -> lower score than a tiny one
     preds = predict_smiles(fake, ["C", "C(", "CCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC"])
-    out = preds.rank_among_known(cube, "cd69", "B cells")
+    out = preds.rank_among_known(cube, "cd69", "B cells", by="estimate")
     assert out["row"].tolist() == [1, 2, 3]
     assert np.isnan(out.loc[1, "score"]) and np.isnan(out.loc[1, "rank_among_known"])
     for i in (0, 2):
@@ -139,7 +143,43 @@ def test_rank_among_known(tiny, fake):
         assert out.loc[i, "rank_among_known"] == 1 + (scores > s).sum()
         assert out.loc[i, "n_known"] == len(scores)
     assert out.loc[0, "rank_among_known"] < out.loc[2, "rank_among_known"]
-    assert out.loc[0, "uncertainty"] == pytest.approx(1.0)
+    assert out.loc[0, "uncertainty"] == pytest.approx(0.5, rel=1e-2)
+    # by confidence: the molecule's lower bound against the known compounds' lower bounds
+    conf = preds.rank_among_known(cube, "cd69", "B cells")
+    lows = rank_compounds(cube, "CD69", "B cells")["score_lower"].to_numpy()
+    assert conf.loc[0, "rank_among_known"] == 1 + (lows > conf.loc[0, "score_lower"]).sum()
+    assert conf.loc[0, "score_lower"] == pytest.approx(conf.loc[0, "score"] - 0.5, abs=1e-2)
+
+
+def test_known_compound_reports_measured_values(tiny, fake):
+    """A pasted screen compound (here as a salt, atoms in another order) is that compound: measured
+    values where it was measured, predictions only for the other cell types."""
+    from rdkit import Chem
+
+    cube = build_cube(tiny, fake)
+    b = tiny.cell_types.index("B cells")
+    c = int(np.nonzero(cube.source[:, b] == 1)[0][0])  # a compound measured in B cells
+    name, smi = cube.compounds[SM_NAME].iloc[c], cube.compounds[SMILES].iloc[c]
+    mol = Chem.MolFromSmiles(smi)
+    other_order = Chem.MolToSmiles(mol, rootedAtAtom=mol.GetNumAtoms() - 1, canonical=False)
+    fake.calls.clear()
+    preds = predict_smiles(fake, [f"{other_order}.Cl", "CCO"], cube=cube)
+    assert preds.table["known_compound"].tolist() == [name, None]
+    for t, ct in enumerate(preds.cell_types):
+        measured = cube.source[c, tiny.cell_types.index(ct)] == 1
+        assert preds.source[0, t] == (1 if measured else 2), ct
+        if measured:
+            np.testing.assert_array_equal(preds.values[0, t], cube.profile(name, ct))
+            np.testing.assert_allclose(preds.upper[0, t].astype(float) - preds.values[0, t], 0.25 * 1.2816,
+                                       rtol=1e-2)
+    # only the unmeasured cell types of the known compound were sent to the models
+    n_measured = int((preds.source[0] == 1).sum())
+    assert n_measured >= 1 and len(fake.calls) == 2 * len(preds.cell_types) - n_measured
+    table = preds.measured_values()
+    assert table["source"].value_counts()["measured"] == n_measured
+    long = preds.long_frame(["CD69"])
+    assert long.loc[long["known_compound"] == name, "source"].tolist() == [
+        "measured" if s == 1 else "predicted" for s in preds.source[0]]
 
 
 def test_no_valid_rows_and_bad_cell_type(fake):

@@ -313,8 +313,8 @@ def test_export_new_molecule_predictions(tiny, tmp_path):
     np.testing.assert_array_equal(adata.layers[LAYER_PREDICTION], frame[list(tiny.genes)].to_numpy(np.float32))
     assert adata.obs["name"].tolist() == frame["name"].tolist()
     assert adata.obs[CELL_TYPE].tolist() == frame[CELL_TYPE].tolist()
-    if getattr(preds, "spread", None) is not None:
-        assert adata.layers["uncertainty"].shape == adata.shape
+    np.testing.assert_array_equal(adata.layers["lower"], preds.lower.reshape(-1, tiny.n_genes))
+    np.testing.assert_array_equal(adata.layers["upper"], preds.upper.reshape(-1, tiny.n_genes))
     assert adata.uns["provenance"]["dataset"] == tiny.name and adata.uns[UNS_SIMULATED]
 
 

@@ -87,3 +87,27 @@ def test_predict_with_real_models(tiny_parquet, page_real_models):
     np.testing.assert_allclose(summary["max_tanimoto"].to_numpy()[[0, 2]],
                                expected.table["max_tanimoto"].to_numpy()[[0, 2]])
     assert len(at.get("image")) >= 2  # the molecule and its nearest training compounds
+
+
+def test_predict_known_compound_shows_its_measured_values(tiny, tiny_parquet, fake_models):
+    """A pasted screen compound (as a hydrochloride salt) is reported as that compound, with its measured
+    values in the cell types where it was measured."""
+    from scperturb_core.rank import MEASURED, build_cube
+
+    cube = build_cube(tiny, None)
+    b = tiny.cell_types.index("B cells")
+    c = int(np.nonzero(cube.source[:, b] == MEASURED)[0][0])
+    name, smi = cube.compounds["sm_name"].iloc[c], cube.compounds["SMILES"].iloc[c]
+    at = page("pages/predict.py", tiny_parquet, **{Keys.PREDICT_TEXT: f"{smi}.Cl pasted\nCCO ethanol\n"}).run()
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    assert not at.error
+    info = [i.value for i in at.info if "is the screen compound" in i.value]
+    assert len(info) == 1 and f"**{name}**" in info[0] and "**measured** values" in info[0]
+    summary = _summary(at)
+    assert at.selectbox(key=Keys.PREDICT_CELL_TYPE).value == "B cells"
+    assert summary["known_compound"].tolist()[0] == name and summary["source"].tolist() == ["measured", "predicted"]
+    np.testing.assert_allclose(summary["CD69"].iloc[0], cube.profile(name, "B cells")[tiny.genes.index("CD69")])
+    # the applicability-domain columns come right after the name
+    assert list(summary.columns[:6]) == ["row", "name", "known_compound", "max_tanimoto", "nearest_compound",
+                                         "in_domain"]

@@ -9,7 +9,11 @@ from tests.discovery_pages import fake_models, page, page_real_models, real_mode
 
 
 def _table(at):
-    return [d.value for d in at.dataframe if "score" in d.value.columns][0]
+    """The page's ranking: the hits and not-hits tables (gene mode) or the one ranking table, in rank order."""
+    import pandas as pd
+
+    frames = [d.value for d in at.dataframe if "score" in d.value.columns]
+    return pd.concat(frames).sort_values("rank").reset_index(drop=True)
 
 
 def test_rank_default_gene_in_b_cells(tiny, tiny_parquet, fake_models):
@@ -22,7 +26,31 @@ def test_rank_default_gene_in_b_cells(tiny, tiny_parquet, fake_models):
     assert table["sm_name"].tolist() == expected["sm_name"].tolist()
     assert set(table["source"]) == {"measured", "predicted"}
     assert at.get("download_button") and len(at.get("plotly_chart")) == 1
-    assert len(at.get("image")) >= 1  # structures of the top hits
+    assert any("How the ranking works" in c.value for c in at.caption)
+    headers = [h.value for h in at.subheader]
+    hits = expected[expected["call"] == "hit"]
+    if len(hits):
+        assert "Top hits" in headers and "Structures of the top hits" in headers
+    assert len(at.get("image")) >= 1
+
+
+def test_rank_nothing_meets_the_threshold(tiny, tiny_parquet, fake_models):
+    at = page("pages/rank.py", tiny_parquet, **{Keys.RANK_THRESHOLD: 40.0}).run()
+    assert not at.exception and not at.error
+    assert at.warning[0].value.startswith("**No compound x cell type pair meets the threshold**")
+    headers = [h.value for h in at.subheader]
+    assert "Top hits" not in headers and "Structures of the top hits" not in headers
+    assert headers[0].startswith("Closest candidates (not hits)")
+    assert set(_table(at)["call"]) <= {"candidate", "wrong way"}
+
+
+def test_rank_estimate_mode_orders_by_the_estimate(tiny, tiny_parquet, fake_models):
+    at = page("pages/rank.py", tiny_parquet, **{Keys.RANK_BY: "estimate"}).run()
+    assert not at.exception and not at.error
+    table = _table(at)
+    expected = rank_compounds(build_cube(tiny, fake_models), "CD69", "B cells", by="estimate")
+    assert table["sm_name"].tolist() == expected["sm_name"].tolist()
+    assert table["score"].is_monotonic_decreasing
 
 
 def test_rank_unknown_gene_lists_suggestions(tiny_parquet, fake_models):
@@ -89,3 +117,4 @@ def test_rank_with_real_models(tiny_parquet, page_real_models):
     np.testing.assert_allclose(table["score"], expected["score"], rtol=1e-5, atol=1e-6)
     assert set(table["source"]) == {"measured", "predicted"}
     assert (table.loc[table["source"] == "predicted", "uncertainty"] > 0).all()
+    assert (table.loc[table["source"] == "measured", "uncertainty"] > 0).all()  # measurement noise

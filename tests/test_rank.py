@@ -8,11 +8,13 @@ import pytest
 from scperturb_core.constants import CELL_TYPE, CONTROL, SM_LINCS_ID, SM_NAME, SMILES
 from scperturb_core.data import PerturbData
 from scperturb_core.rank import (
-    MEASURED, PREDICTED, ValueCube, build_cube, connectivity, enrichment_score, rank_compounds, reversal_scores,
-    target_score,
+    BY_ESTIMATE, MEASURED, PREDICTED, ValueCube, build_cube, connectivity, enrichment_score, rank_compounds,
+    reversal_scores, split_hits, target_score, z_value,
 )
 from tests.discovery_pages import real_models  # noqa: F401  (fixture)
-from tests.fake_predictor import FakePredictor
+from tests.fake_predictor import FakePredictor, LegacyFakePredictor
+
+Z80 = 1.2815515655446004  # two-sided 80% normal quantile
 
 B, NK = "B cells", "NK cells"
 SMI = {"A": "CCO", "B": "CCN", "C": "CCC", "D": "c1ccccc1"}
@@ -24,7 +26,9 @@ def make_data(rows: list[tuple[str, str, list[float]]], genes: tuple[str, ...]) 
         SMILES: [SMI[r[1]] for r in rows], CONTROL: False,
     })
     X = np.array([r[2] for r in rows], dtype=np.float32)
-    return PerturbData(obs=obs, X=X, genes=genes, name="hand-built", key="hand")
+    import hashlib
+
+    return PerturbData(obs=obs, X=X, genes=genes, name="hand-built", key=hashlib.sha256(X.tobytes()).hexdigest()[:16])
 
 
 GENES = ("G1", "G2", "KEEP1")
@@ -58,6 +62,20 @@ def test_cube_predicts_only_missing_pairs(hand):
     spread = cube.take([0, 1, 2], "spread")
     assert spread[cube.source == MEASURED].max() == 0.0
     np.testing.assert_allclose(spread[cube.source == PREDICTED], 0.5)
+    assert cube.calibrated is True and "calibrated model interval" in cube.interval
+    # measured: value +- z * noise_sd (0.25); predicted: the model's interval (+- 0.25)
+    lo, hi = cube.take([0], "lower")[..., 0], cube.take([0], "upper")[..., 0]
+    a, c = 0, 2  # compounds A (measured in B cells) and C (predicted)
+    np.testing.assert_allclose([lo[a, 0], hi[a, 0]], [-1.0 - 0.25 * Z80, -1.0 + 0.25 * Z80], rtol=1e-6)
+    np.testing.assert_allclose([lo[c, 0], hi[c, 0]], [-2.25, -1.75])
+    np.testing.assert_allclose(cube.take([0], "sd")[a, 0], 0.25)
+
+
+def test_z_value():
+    assert z_value(0.8) == pytest.approx(Z80)
+    assert z_value(0.9) == pytest.approx(1.6448536)
+    with pytest.raises(ValueError, match="interval level must be between 0 and 1, got 1.5"):
+        z_value(1.5)
 
 
 def test_rank_single_gene_exact_order(hand):
@@ -65,12 +83,69 @@ def test_rank_single_gene_exact_order(hand):
     out = rank_compounds(cube, "g1", B)
     assert out[SM_NAME].tolist() == ["B", "C", "A", "D"]
     np.testing.assert_allclose(out["score"], [4.0, 2.0, 1.0, 0.5])
+    h = 0.25 * Z80  # measured half-width
+    np.testing.assert_allclose(out["score_lower"], [4.0 - h, 1.75, 1.0 - h, 0.25], rtol=1e-6)
+    np.testing.assert_allclose(out["score_upper"], [4.0 + h, 2.25, 1.0 + h, 0.75], rtol=1e-6)
     assert out["source"].tolist() == ["measured", "predicted", "measured", "predicted"]
-    np.testing.assert_allclose(out["uncertainty"], [0.0, 0.5, 0.0, 0.5])
+    np.testing.assert_allclose(out["uncertainty"], [h, 0.25, h, 0.25], rtol=1e-6)
+    # B -4 and C -2 are below -1.3 with the whole interval below 0; A -1 and D -0.5 are not significant
+    assert out["call"].tolist() == ["hit", "hit", "candidate", "candidate"]
+    from scipy.special import ndtr
+    np.testing.assert_allclose(out["p_down"], ndtr(np.array([16.0, 2.0 / (0.25 / Z80), 4.0, 0.5 / (0.25 / Z80)])),
+                               rtol=1e-5)
     assert out["rank"].tolist() == [1, 2, 3, 4]
-    assert list(out.columns[:9]) == ["rank", SM_NAME, CELL_TYPE, "score", "target_mean", "keep_mean_abs",
-                                     "source", "uncertainty", SMILES]
+    assert list(out.columns[:16]) == ["rank", SM_NAME, CELL_TYPE, "score", "score_lower", "score_upper", "call",
+                                      "source", "p_down", "target_mean", "target_lower", "target_upper",
+                                      "keep_mean_abs", "uncertainty", SMILES, "G1"]
     assert out["G1"].tolist() == [-4.0, -2.0, -1.0, -0.5]
+
+
+def _same_estimate_case(pred_value: float):
+    """B cells: A measured at -2 on G1 (noise 0.25 -> +-0.32); C predicted at ``pred_value`` (+-1.0)."""
+    rows = [(B, "A", [-2.0, 0.0, 0.0]), (NK, "C", [0.0, 0.0, 0.0])]
+    data = make_data(rows, GENES)
+    pred = FakePredictor(GENES, [B, NK], data.compounds, {(B, SMI["C"]): [pred_value, 0.0, 0.0]}, half=1.0)
+    return build_cube(data, pred)
+
+
+def test_measured_hit_outranks_a_predicted_pair_with_the_same_estimate_and_a_wider_interval():
+    cube = _same_estimate_case(-2.0)
+    for by in ("confidence", BY_ESTIMATE):
+        out = rank_compounds(cube, "G1", B, by=by)
+        assert out[SM_NAME].tolist() == ["A", "C"], by
+        np.testing.assert_allclose(out["score"], [2.0, 2.0])
+        np.testing.assert_allclose(out["score_lower"], [2.0 - 0.25 * Z80, 1.0], rtol=1e-6)
+        assert out["call"].tolist() == ["hit", "hit"]
+    # a slightly better but much less certain prediction: first by estimate, second by confidence
+    cube = _same_estimate_case(-2.1)
+    assert rank_compounds(cube, "G1", B)[SM_NAME].tolist() == ["A", "C"]
+    assert rank_compounds(cube, "G1", B, by=BY_ESTIMATE)[SM_NAME].tolist() == ["C", "A"]
+
+
+def test_threshold_and_nothing_meets_it(hand):
+    _, _, cube = hand
+    out = rank_compounds(cube, "G1", B, threshold=5.0)
+    hits, closest = split_hits(out)
+    assert hits.empty and closest[SM_NAME].tolist() == ["B", "C", "A", "D"]
+    up = rank_compounds(cube, "KEEP1", B)  # KEEP1 goes up or stays: B +4, D +1 -> wrong way
+    assert up.set_index(SM_NAME)["call"].to_dict() == {"B": "wrong way", "D": "wrong way", "A": "wrong way",
+                                                       "C": "wrong way"}
+    assert split_hits(up)[0].empty and split_hits(up)[1].empty
+    with pytest.raises(ValueError, match="significance threshold must be >= 0, got -1"):
+        rank_compounds(cube, "G1", B, threshold=-1)
+    with pytest.raises(ValueError, match="unknown ranking mode 'best'"):
+        rank_compounds(cube, "G1", B, by="best")
+
+
+def test_legacy_models_fall_back_to_an_uncalibrated_spread(hand):
+    data, _, _ = hand
+    pred = LegacyFakePredictor(GENES, [B, NK], data.compounds, TABLE, offset=0.25)
+    cube = build_cube(data, pred)
+    assert cube.calibrated is False and "UNCALIBRATED" in cube.interval
+    out = rank_compounds(cube, "G1", B).set_index(SM_NAME)
+    np.testing.assert_allclose(out.loc["C", ["score_lower", "score_upper"]].astype(float), [1.75, 2.25])
+    from scperturb_core.uncertainty import measurement_noise
+    np.testing.assert_allclose(cube.noise_sd, measurement_noise(data.X))  # from the data, no noise_sd
 
 
 def test_rank_with_keep_set_and_two_genes(hand):
@@ -79,10 +154,11 @@ def test_rank_with_keep_set_and_two_genes(hand):
     # B: 4 - 4 = 0; C: 2 - 0; A: 1 - 0; D: 0.5 - 1 = -0.5
     assert out[SM_NAME].tolist() == ["C", "A", "B", "D"]
     np.testing.assert_allclose(out["score"], [2.0, 1.0, 0.0, -0.5])
+    np.testing.assert_allclose(out["score_lower"], [1.75, 1.0 - 0.25 * Z80, -0.25 * Z80, -0.75], rtol=1e-6)
     half = rank_compounds(cube, ["G1"], B, keep=["KEEP1"], keep_weight=0.5)
     np.testing.assert_allclose(half.set_index(SM_NAME)["score"]["B"], 2.0)
     two = rank_compounds(cube, "G1 G2", B)
-    # means of (G1, G2): A -1, B -2, C -0.5, D -0.5 -> ties C/D by name
+    # means of (G1, G2): A -1, B -2, C -0.5, D -0.5 -> C/D tie on both bounds -> by name
     assert two[SM_NAME].tolist() == ["B", "A", "C", "D"]
     np.testing.assert_allclose(two["score"], [2.0, 1.0, 0.5, 0.5])
 
@@ -158,9 +234,17 @@ def test_reversal_exact_order():
     out = reversal_scores(cube, up="g0 g1", down=["G4", "g5"], cell_types=B)
     assert out[SM_NAME].tolist() == ["A", "C", "D", "B"]
     np.testing.assert_allclose(out["score"], [1.0, 17 / 24, 0.0, -1.0], atol=1e-6)
-    es = out.set_index(SM_NAME)[["es_up", "es_down"]].astype(float)
-    np.testing.assert_allclose(es.loc["C"], [-0.75, 2 / 3], atol=1e-6)
-    np.testing.assert_allclose(es.loc["D"], [0.75, 0.55], atol=1e-6)
+    es = out.set_index(SM_NAME)[["es_up", "es_down", "strength"]].astype(float)
+    np.testing.assert_allclose(es.loc["C"], [-0.75, 2 / 3, 17 / 24], atol=1e-6)
+    # D: both lists up -> connectivity 0 by CLUE's rule; its tie key is the unclipped -(0.75 - 0.55) / 2
+    np.testing.assert_allclose(es.loc["D"], [0.75, 0.55, -0.1], atol=1e-6)
+    assert (out["score_lower"] <= out["score"]).all() and (out["score"] <= out["score_upper"]).all()
+    assert out["score_lower"].between(-1, 1).all() and out["score_upper"].between(-1, 1).all()
+    again = reversal_scores(cube, up="g0 g1", down=["G4", "g5"], cell_types=B)
+    pd.testing.assert_frame_equal(out, again)  # seeded
+    none = reversal_scores(cube, up="g0 g1", down=["G4", "g5"], cell_types=B, draws=0)
+    np.testing.assert_array_equal(none["score_lower"], none["score"])
+    np.testing.assert_array_equal(none["uncertainty"], 0.0)
     only_up = reversal_scores(cube, up="g0 g1", cell_types=B)
     assert only_up[SM_NAME].tolist()[0] == "A" and only_up["score"].iloc[0] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="both the up and the down list: g0"):

@@ -77,14 +77,15 @@ def frame_to_h5ad_bytes(frame: pd.DataFrame, value_columns: Sequence[str], *, la
 def predictions_to_h5ad_bytes(preds, *, provenance: dict | None = None, simulated: bool = False) -> bytes:
     """New-molecule predictions (``NewMoleculePredictions``) as ``.h5ad``: one obs row per valid
     molecule x cell type (name, SMILES, cell type, max Tanimoto, nearest compound), the genes as var,
-    ``layers["prediction"]`` and, when the predictions carry one, ``layers["uncertainty"]``."""
+    ``layers["prediction"]`` and, when the predictions carry intervals, ``layers["lower"]`` / ``layers["upper"]``."""
     frame = preds.long_frame()
     genes = list(preds.genes)
     extra = {}
-    spread = getattr(preds, "spread", None)
-    if spread is not None:
-        spread = np.asarray(spread)
-        extra["uncertainty"] = spread.reshape(-1, spread.shape[-1])
+    for name in ("lower", "upper"):  # interval bounds, when the predictions carry them
+        bound = getattr(preds, name, None)
+        if bound is not None:
+            bound = np.asarray(bound, dtype=np.float32)
+            extra[name] = bound.reshape(-1, bound.shape[-1])
     return frame_to_h5ad_bytes(frame, genes, extra_layers=extra, provenance=provenance, simulated=simulated)
 
 

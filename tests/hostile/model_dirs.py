@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scperturb_core.checkpoint import CONFIG, FEATURES_JSON, FEATURES_NPZ, MANIFEST, WEIGHTS
+from scperturb_core.checkpoint import CHECKPOINT_FORMAT, CONFIG, FEATURES_JSON, FEATURES_NPZ, MANIFEST, WEIGHTS
 from scperturb_core.io import sha256_bytes
 
 #: every message starts with the folder's label
@@ -252,7 +252,7 @@ MODEL_CASES: list[ModelCase] = [
     ModelCase("manifest is a list", _raw(MANIFEST, b"[]"), PREFIX + r": manifest\.json must hold a JSON object, found a list$"),
     ModelCase("manifest empty", _raw(MANIFEST, b""),
               PREFIX + r": manifest\.json is not valid JSON \(Expecting value at line 1 column 1\)$"),
-    ModelCase("manifest format 99", _json_edit(MANIFEST, _set("format", 99)), PREFIX + r": unsupported format '99' \(expected 1\)$"),
+    ModelCase("manifest format 99", _json_edit(MANIFEST, _set("format", 99)), PREFIX + rf": unsupported format '99' \(expected {CHECKPOINT_FORMAT}\)$"),
     ModelCase("manifest checksums a list", _json_edit(MANIFEST, _set("sha256", [])), PREFIX + r": the manifest lacks file checksums$"),
     ModelCase("manifest is a FIFO", _replace_with(MANIFEST, "fifo"),
               PREFIX + r": manifest\.json: '[^']+' is a named pipe \(FIFO\), not a regular file$"),
