@@ -13,7 +13,9 @@ training file holds exactly that situation for the compounds measured in the spa
    minimise the MRRMSE of the out-of-fold rows exactly (per-row Gram matrices, L-BFGS-B with bounds),
    per target cell type or pooled, or the single best candidate -- whichever cross-fits best. The stack's honest score is
    cross-fitted (weights fitted on the other folds' rows). If it does not beat the best single
-   baseline on the same rows, the predictor falls back to that baseline and says so.
+   baseline on the same rows, the predictor falls back to that baseline and says so (a baseline that
+   is the same for every compound gets a :data:`TIE_BREAK` share of the compound mean, so compounds
+   are still ranked as the plain compound mean ranks them).
 3. **New molecules.** On leave-compounds-out folds, a new compound's prediction is
    ``cell-type mean + f(similarity) * (model - cell-type mean)`` with one factor in [0, 1] per Tanimoto
    similarity bin (monotone in similarity), chosen on those folds; all factors are 0 (the cell-type
@@ -56,6 +58,11 @@ POOLED = "*"
 LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
 #: lower edges of the Tanimoto-similarity bins of new compounds
 SIM_EDGES: tuple[float, ...] = (0.0, 0.3, 0.45, 0.6)
+#: baselines that predict the same value for every compound of a cell type
+COMPOUND_AGNOSTIC: frozenset[str] = frozenset({ZEROS, GENE_MEAN, CT_MEAN})
+#: weight of the compound mean added to a compound-agnostic fallback, so its ranking of compounds is the
+#: plain compound-mean ranking rather than arbitrary ties (changes its values by ~0.1 %)
+TIE_BREAK = 1e-3
 #: fewest out-of-fold rows a cell type needs for its own stack weights / interval table
 MIN_GROUP_ROWS = 6
 #: a stack weight is at most this (the weights are not normalised; this only keeps the optimiser sane)
@@ -310,8 +317,10 @@ class StackState:
         if not self.enabled:
             return "trained without shift-true folds (no sparse cell type to validate on); predicting with the networks"
         if self.fallback:
+            tie = (f" (compounds, which {self.fallback} does not tell apart, are ordered by their compound mean)"
+                   if self.fallback in COMPOUND_AGNOSTIC else "")
             return (f"the stack did not beat {self.fallback} on shift-true validation; "
-                    f"predicting with {self.fallback}")
+                    f"predicting with {self.fallback}{tie}")
         return None
 
     def weights_for(self, cell_type: str) -> np.ndarray:
@@ -558,8 +567,11 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
         weights = _variant_weights(variant, G, b, c, n_genes, cts)
         final_oof = cv_pred[variant]
     else:
-        weights = {POOLED: np.eye(len(cands))[cands.index(best_base)]}
-        final_oof = P[best_base]
+        w = np.eye(len(cands))[cands.index(best_base)]
+        if best_base in COMPOUND_AGNOSTIC:  # same value for every compound: order them by the compound mean
+            w = w + TIE_BREAK * np.eye(len(cands))[cands.index(COMPOUND_MEAN)]
+        weights = {POOLED: w}
+        final_oof = apply_weights(weights, [P[k] for k in cands], cts)
     # member weights for the plain ensemble (kept for predict_members users): convex grid on OOF
     member_w = _member_weights(P, members, y)
     table = {k: {"mrrmse": v} for k, v in single.items()}
