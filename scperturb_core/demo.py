@@ -95,8 +95,8 @@ class SimConfig:
     tnk_modulation: float = 0.25
     #: modulation of the programs in B / Myeloid cells (mixing matrix and cell-type-specific loadings), >= 0
     bm_modulation: float = 0.8
-    #: size of the per-cell-type offsets (a per-gene baseline, larger in B / Myeloid), >= 0; 0.02 (demo)
-    #: to ~0.3 (offsets comparable to a typical compound effect)
+    #: size of the per-cell-type offsets (a positive per-gene baseline, larger in B / Myeloid), >= 0;
+    #: 0.02 (demo) to ~0.1 (offsets that move the median of the matrix to ~0.2)
     baseline_scale: float = 0.02
     #: carry-over of a compound's effect from T/NK to B / Myeloid cells, in [0, 1]: the B / Myeloid
     #: compound latent is ``c z + sqrt(1 - c^2) z'`` with ``z'`` independent and cell-type specific.
@@ -107,8 +107,8 @@ class SimConfig:
     #: respond to a program; 1 = entirely different genes)
     lineage_distance: float = 0.0
     #: non-linear B / Myeloid response, in [0, 1]: each program's activation passes through a
-    #: saturating (``tanh``) or sign-flipping (strong activation reverses) response, or stays linear,
-    #: blended with weight ``nonlinearity`` (0 = demo: linear)
+    #: saturating (``tanh``) or sign-flipping (strong activation reverses) response, blended with the
+    #: linear one by weight ``nonlinearity`` and rescaled to the linear one's size (0 = demo: linear)
     nonlinearity: float = 0.0
 
     def __post_init__(self) -> None:
