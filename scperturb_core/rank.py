@@ -146,7 +146,8 @@ def predict_with_spread(predictor: PredictorLike, cell_types: Sequence[str], smi
     Returns:
         ``(values, spread)``, both float32 ``(n, g)``; ``spread`` = max - min over the members
         (``|mlp - transformer|`` for two members; 0 with a single member). ``values`` is
-        ``sum_k weights[k] * member_k`` when the predictor has matching ``weights``, else ``predict()``.
+        ``sum_k weights[k] * member_k`` when the predictor has matching ``weights`` and is not a stack,
+        else ``predict()``.
     """
     n = len(cell_types)
     if len(smiles) != n or (names is not None and len(names) != n):
@@ -161,7 +162,7 @@ def predict_with_spread(predictor: PredictorLike, cell_types: Sequence[str], smi
         by_name = predictor.predict_members(cts, smi, nm)
         members = list(by_name.values())
         weights = getattr(predictor, "weights", None)
-        if isinstance(weights, Mapping) and set(weights) == set(by_name):
+        if isinstance(weights, Mapping) and set(weights) == set(by_name) and not getattr(predictor, "stacked", False):
             values[sl] = sum(np.float32(weights[k]) * m for k, m in by_name.items())
         else:
             values[sl] = predictor.predict(cts, smi, nm)

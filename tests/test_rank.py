@@ -285,7 +285,8 @@ def test_predict_with_spread_batches_and_single_member(tiny):
 
 
 def test_weighted_members_equal_the_real_ensemble(real_models):
-    """The one-pass ensemble (weighted members) is the real Predictor.predict, and spread = |mlp - transformer|."""
+    """The legacy path's values are the real Predictor.predict (the stack, not the member mix), and
+    spread = |mlp - transformer|."""
     from scperturb_core.rank import predict_with_spread
 
     _, pred, _ = real_models
