@@ -9,6 +9,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from scperturb_core import warmup
 from scperturb_core.constants import DEMO, ENV_DATA, MAX_UPLOAD_MB
 from scperturb_core.data import DataError, PerturbData, load_dataset
 
@@ -76,6 +77,8 @@ SOURCE_DEMO = "Demo (simulated values)"
 SOURCE_PATH = "File path"
 SOURCE_UPLOAD = "Upload"
 SOURCES = (SOURCE_DEMO, SOURCE_PATH, SOURCE_UPLOAD)
+#: seconds between two looks at a background job's progress
+POLL_S = 1.0
 
 
 @st.cache_resource(show_spinner="Loading the demo dataset (simulated values)...")
@@ -146,7 +149,22 @@ def dataset_sidebar() -> None:
                        f"{len(data.compounds)} compounds")
             if data.simulated:
                 st.badge("simulated values", icon=":material/science:", color="orange")
-        st.session_state[Keys.ACTIVE] = data
+    if data is not None:
+        warmup.warm(data)  # its maps and models start in the background, once for all sessions
+    st.session_state[Keys.ACTIVE] = data
+
+
+@st.fragment(run_every=POLL_S)
+def _follow(job: warmup.Job) -> None:
+    if job.done:
+        st.rerun()  # the whole page, which now finds the result
+    st.progress(job.fraction, text=job.text())
+
+
+def follow_job(job: warmup.Job) -> None:
+    """Show a background job's progress here (a bar and a status whose seconds advance), looking again
+    every :data:`POLL_S` seconds without blocking the page; rerun the page when the job has finished."""
+    _follow(job)
 
 
 def run_page(nav) -> None:

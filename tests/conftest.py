@@ -16,6 +16,8 @@ if str(ROOT) not in sys.path:
 def pytest_configure(config):
     """The whole run caches (demo, models) into a private folder, never the user's cache."""
     os.environ["SCPERTURB_CACHE"] = tempfile.mkdtemp(prefix="scperturb-test-cache-")
+    # no background warm-up (training the demo's models) in tests and their app servers, unless a test asks
+    os.environ.setdefault("SCPERTURB_WARMUP", "0")
 
 
 @pytest.fixture(scope="session")

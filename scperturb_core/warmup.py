@@ -1,0 +1,321 @@
+"""Background warm-up: the slow per-dataset work done once per process, before a page asks for it.
+
+A Streamlit server runs no script until a browser connects, so the slow first-use work of a dataset
+(default models, compound maps, heavy imports) would otherwise land on the first visitor. This module
+runs it in background threads:
+
+* :class:`JobRegistry` -- one job per key (``"models:<dataset hash>"``, ...): a second request for
+  the same key gets the running (or finished) job, so work started for one user never runs twice and
+  never blocks another user's page; pages poll a job's progress (:attr:`Job.fraction`,
+  :meth:`Job.text`) instead of starting their own.
+* :func:`warm` -- start the jobs of a dataset (fingerprint map, response map, default models).
+* :func:`start_process_warmup` -- once per process: heavy imports, then :func:`warm` of the app's
+  default dataset (``$SCPERTURB_DATA`` or the demo). The launcher (``python -m scperturb_core serve``)
+  calls it before the server starts; ``app.py`` calls it on its first run. ``SCPERTURB_WARMUP=0``
+  turns it off.
+
+Results are persisted on disk (models and maps, keyed by dataset content hash and code version), so
+a new process only loads them. What actually ran is appended to ``<cache>/events.log`` (one line per
+event: time, process id, event, key), which the tests and the browser benchmark read.
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+from .constants import DEMO, ENV_DATA, ENV_WARMUP, SMILES
+from .io import cache_dir
+
+log = logging.getLogger(__name__)
+
+#: the cache file that lists the slow work done (``<time> <pid> <event> <key>`` per line)
+EVENTS_FILE = "events.log"
+#: events written to :data:`EVENTS_FILE`
+EV_WARMUP_START = "warmup-start"
+EV_WARMUP_DONE = "warmup-done"
+EV_MODELS_TRAINED = "models-trained"
+EV_MODELS_LOADED = "models-loaded"
+EV_MAP_COMPUTED = "map-computed"
+#: finished jobs kept (with their results) per registry; older ones are forgotten
+KEEP_DONE = 8
+#: a failed job is retried by a new request after this many seconds
+RETRY_AFTER_S = 30.0
+#: modules imported by the process warm-up, so the first page does not pay for them
+HEAVY_MODULES = ("torch", "rdkit.Chem", "pandas", "pyarrow.parquet", "plotly.express", "umap")
+
+
+# ------------------------------------------------------------------------------------------ events
+
+
+def record(event: str, key: str = "") -> None:
+    """Append one line ``<unix time> <pid> <event> <key>`` to the cache's :data:`EVENTS_FILE`."""
+    line = f"{time.time():.3f} {os.getpid()} {event} {key}".rstrip() + "\n"
+    try:
+        with open(cache_dir() / EVENTS_FILE, "a", encoding="utf-8") as fh:
+            fh.write(line)
+    except OSError as exc:  # a read-only cache must not break the app
+        log.debug("could not record %s: %s", event, exc)
+    log.info("%s %s", event, key)
+
+
+def read_events(root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """The recorded events (``time``, ``pid``, ``event``, ``key``), oldest first."""
+    from pathlib import Path
+
+    path = Path(root) / EVENTS_FILE if root is not None else cache_dir() / EVENTS_FILE
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        parts = line.split(" ", 3)
+        if len(parts) >= 3:
+            out.append({"time": float(parts[0]), "pid": int(parts[1]), "event": parts[2],
+                        "key": parts[3] if len(parts) > 3 else ""})
+    return out
+
+
+# ------------------------------------------------------------------------------------------ jobs
+
+
+class Job:
+    """One background computation; :meth:`report` is its ``on_progress(fraction, message)``."""
+
+    def __init__(self, key: str, label: str):
+        self.key = key
+        self.label = label
+        self.created = time.monotonic()
+        self.started: float | None = None
+        self.finished: float | None = None
+        self.fraction = 0.0
+        self.message = "waiting for a free worker"
+        self.result: Any = None
+        self.error: str | None = None
+        self._done = threading.Event()
+
+    def report(self, fraction: float | None = None, message: str | None = None, *_, **__) -> None:
+        """Progress: ``fraction`` in [0, 1] (kept monotone) and/or a message."""
+        if isinstance(fraction, (int, float)) and not isinstance(fraction, bool):
+            self.fraction = min(max(float(fraction), self.fraction), 1.0)
+        elif isinstance(fraction, str) and message is None:
+            message = fraction
+        if message:
+            self.message = str(message).splitlines()[0]
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    @property
+    def ok(self) -> bool:
+        return self.done and self.error is None
+
+    def elapsed(self) -> float:
+        """Seconds since the job started running (0 while queued)."""
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+    def text(self) -> str:
+        """One line for a progress bar: label, current step, elapsed seconds (it advances)."""
+        return f"{self.label}: {self.message} ({self.elapsed():.0f} s)"
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block up to ``timeout`` seconds; True when the job has finished."""
+        return self._done.wait(timeout)
+
+    def _run(self, fn: Callable[[Job], Any], slots: threading.Semaphore) -> None:
+        with slots:
+            self.started = time.monotonic()
+            self.message = "starting"
+            try:
+                self.result = fn(self)
+                self.fraction = 1.0
+                self.message = "done"
+            except Exception as exc:  # noqa: BLE001 -- reported to the page as one line
+                self.error = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
+                log.warning("%s failed: %s", self.key, self.error)
+            finally:
+                self.finished = time.monotonic()
+                self._done.set()
+
+
+class JobRegistry:
+    """Jobs by key, run in daemon threads, at most ``workers`` at a time (the machine may have 2 cores)."""
+
+    def __init__(self, workers: int = 2):
+        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._guard = threading.Lock()
+        self._slots = threading.BoundedSemaphore(max(1, workers))
+
+    def get(self, key: str) -> Job | None:
+        with self._guard:
+            return self._jobs.get(key)
+
+    def submit(self, key: str, label: str, fn: Callable[[Job], Any]) -> Job:
+        """The job of ``key``: the existing one (running or finished), else ``fn(job)`` started now.
+
+        A failed job is started again when it failed more than :data:`RETRY_AFTER_S` ago.
+        """
+        with self._guard:
+            job = self._jobs.get(key)
+            if job is not None and not (job.done and job.error is not None
+                                        and time.monotonic() - (job.finished or 0) > RETRY_AFTER_S):
+                return job
+            job = Job(key, label)
+            self._jobs[key] = job
+            self._forget_old()
+        threading.Thread(target=job._run, args=(fn, self._slots), name=f"warmup-{key}", daemon=True).start()
+        return job
+
+    def _forget_old(self) -> None:
+        done = [k for k, j in self._jobs.items() if j.done]
+        for k in done[: max(0, len(done) - KEEP_DONE)]:
+            del self._jobs[k]
+
+    def clear(self) -> None:
+        """Forget every job (running ones finish on their own)."""
+        with self._guard:
+            self._jobs.clear()
+
+
+_JOBS = JobRegistry()
+
+
+def jobs() -> JobRegistry:
+    """The process-wide job registry (shared by every session of a server)."""
+    return _JOBS
+
+
+# ------------------------------------------------------------------------------------------ work
+
+
+def models_key(data) -> str:
+    return f"models:{data.key}"
+
+
+def fingerprint_map_key(smiles) -> str:
+    from .chem.maps import fingerprint_digest
+
+    return f"map-fingerprints:{fingerprint_digest(smiles)}"
+
+
+def profile_map_key(data) -> str:
+    from .chem.maps import profile_digest
+
+    return f"map-profiles:{profile_digest(data)}"
+
+
+def train_or_load_models(data, on_progress: Callable | None = None):
+    """:func:`scperturb_core.predictor.ensure_default_models`, recording whether it trained or loaded."""
+    from .predictor import default_model_dir, ensure_default_models
+
+    cached = (default_model_dir(data) / "manifest.json").is_file()
+    pred = ensure_default_models(data, on_progress=on_progress)
+    record(EV_MODELS_LOADED if cached else EV_MODELS_TRAINED, data.key)
+    return pred
+
+
+def usable_smiles(smiles) -> list[str]:
+    """The SMILES that parse (the compounds the fingerprint map shows), in order."""
+    from .chem import parse_smiles
+
+    return [s for s in smiles if parse_smiles(s).canonical is not None]
+
+
+def models_job(data, registry: JobRegistry | None = None) -> Job:
+    """The job that loads (or trains once) the default models of ``data``."""
+    return (registry or _JOBS).submit(models_key(data), "prediction models",
+                                      lambda job: train_or_load_models(data, on_progress=job.report))
+
+
+def fingerprint_map_job(smiles, registry: JobRegistry | None = None) -> Job:
+    """The job that computes (or loads) the fingerprint map of ``smiles`` (all of them must parse)."""
+    from .chem.maps import cached_fingerprint_map
+
+    smiles = list(smiles)
+
+    def run(job: Job):
+        job.report(0.1, f"UMAP of {len(smiles)} fingerprints (the first map of a new install compiles code)")
+        return cached_fingerprint_map(smiles)
+
+    return (registry or _JOBS).submit(fingerprint_map_key(smiles), "compound map", run)
+
+
+def profile_map_job(data, registry: JobRegistry | None = None) -> Job:
+    """The job that computes (or loads) the response-profile map of ``data``."""
+    from .chem.maps import cached_profile_map
+
+    def run(job: Job):
+        job.report(0.1, f"UMAP of {len(data.compounds)} response profiles")
+        return cached_profile_map(data)
+
+    return (registry or _JOBS).submit(profile_map_key(data), "response map", run)
+
+
+def enabled() -> bool:
+    """False when ``$SCPERTURB_WARMUP`` is ``0`` / ``off`` / ``false`` / ``no``."""
+    return os.environ.get(ENV_WARMUP, "1").strip().lower() not in ("0", "off", "false", "no")
+
+
+def warm(data, registry: JobRegistry | None = None) -> list[Job]:
+    """Start (once) the background jobs of a dataset: compound maps, then the default models."""
+    if not enabled() or data is None:
+        return []
+    smiles = usable_smiles(data.compounds[SMILES]) if len(data.compounds) else []
+    out = []
+    if smiles:
+        out.append(fingerprint_map_job(smiles, registry))
+    out.append(profile_map_job(data, registry))
+    out.append(models_job(data, registry))
+    return out
+
+
+_started = threading.Lock()
+_process_thread: threading.Thread | None = None
+
+
+def _default_dataset():
+    from .data import load_dataset
+
+    path = os.environ.get(ENV_DATA, "").strip()
+    if path:
+        try:
+            return load_dataset(os.path.expanduser(path))
+        except (ValueError, OSError) as exc:
+            log.warning("warm-up: %s unusable (%s); warming the demo", path, exc)
+    return load_dataset(DEMO)
+
+
+def _process_warmup() -> None:
+    t0 = time.monotonic()
+    record(EV_WARMUP_START)
+    for name in HEAVY_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 -- an import that fails here fails later, visibly
+            log.debug("warm-up import %s: %s", name, exc)
+    try:
+        data = _default_dataset()
+        for job in warm(data):
+            job.wait()
+    except Exception as exc:  # noqa: BLE001 -- the pages do the same work and show the error
+        log.warning("warm-up failed: %s", exc)
+    record(EV_WARMUP_DONE, f"{time.monotonic() - t0:.1f}s")
+
+
+def start_process_warmup() -> threading.Thread | None:
+    """Start the process warm-up in a daemon thread, once per process (None when disabled)."""
+    global _process_thread
+    if not enabled():
+        return None
+    with _started:
+        if _process_thread is None:
+            _process_thread = threading.Thread(target=_process_warmup, name="warmup", daemon=True)
+            _process_thread.start()
+    return _process_thread
