@@ -319,3 +319,56 @@ def start_process_warmup() -> threading.Thread | None:
             _process_thread = threading.Thread(target=_process_warmup, name="warmup", daemon=True)
             _process_thread.start()
     return _process_thread
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+
+def _app_script():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "app.py"
+
+
+def _cmd_serve(args) -> int:
+    """Start the warm-up in this process, then the Streamlit server (same process, so the models the
+    warm-up loads are the ones the pages use)."""
+    app = _app_script()
+    if not app.is_file():
+        raise ValueError(f"app.py not found next to the package: {str(app)!r}")
+    start_process_warmup()
+    from streamlit.web import cli as stcli
+
+    extra = [a for a in args.streamlit_args if a != "--"]
+    return stcli.main.main(args=["run", str(app), *extra], prog_name="streamlit", standalone_mode=True)
+
+
+def _cmd_warmup(args) -> int:
+    """Do the warm-up of a dataset in the foreground (fills the cache before a server starts)."""
+    from .data import load_dataset
+
+    t0 = time.monotonic()
+    data = load_dataset(args.data)
+    print(f"loaded {data.name} in {time.monotonic() - t0:.1f} s")
+    if not enabled():
+        raise ValueError(f"the warm-up is turned off (${ENV_WARMUP}={os.environ.get(ENV_WARMUP)!r})")
+    for job in warm(data):
+        job.wait()
+        state = "failed: " + job.error if job.error else "ready"
+        print(f"{job.label}: {state} ({job.elapsed():.1f} s)")
+    return 0 if all(j.ok for j in _JOBS._jobs.values()) else 1
+
+
+def add_parser(sub) -> None:
+    import argparse
+
+    p = sub.add_parser("serve", help="start the app with its background warm-up (recommended)",
+                       description="Start the background warm-up (default dataset, compound maps, default "
+                                   "models), then the Streamlit app in the same process. Arguments after "
+                                   "'--' go to 'streamlit run', e.g. -- --server.port 8502.")
+    p.add_argument("streamlit_args", nargs=argparse.REMAINDER, help="options for 'streamlit run'")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("warmup", help="compute a dataset's compound maps and default models into the cache")
+    p.add_argument("--data", default=DEMO, help="de_train.parquet path, or 'demo' (default)")
+    p.set_defaults(func=_cmd_warmup)
