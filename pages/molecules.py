@@ -70,8 +70,11 @@ def _map_job(basis: str, smiles: tuple[str, ...], data) -> warmup.Job | None:
     """None when the chosen map is on disk (drawn at once), else its background job (started once for all
     sessions; the map is computed once per install and dataset)."""
     if basis == RESPONSES and data is not None:
-        return None if profile_map_stored(data) else warmup.profile_map_job(data)
-    return None if fingerprint_map_stored(smiles) else warmup.fingerprint_map_job(smiles)
+        if profile_map_stored(data):
+            return None
+    elif fingerprint_map_stored(smiles):
+        return None
+    return warmup.maps_job(smiles, data)
 
 
 def _apply_map_click() -> None:
@@ -204,10 +207,10 @@ if map_job is not None and not map_job.ok:
         follow_job(map_job)  # a moving status here; the page reruns when the map is ready
     st.stop()
 if basis == RESPONSES and data is not None:
-    frame = _response_map(data.key, data) if map_job is None else map_job.result
+    frame = _response_map(data.key, data) if map_job is None else map_job.result[1]
     frame = frame[frame[SM_NAME].isin(names)]
 else:
-    xy = _fingerprint_map(library_smiles) if map_job is None else map_job.result
+    xy = _fingerprint_map(library_smiles) if map_job is None else map_job.result[0]
     frame = pd.DataFrame({SM_NAME: names, "x": xy[:, 0], "y": xy[:, 1]})
     if data is not None:
         frame = frame.merge(_strength(data.key, data), on=SM_NAME, how="left")

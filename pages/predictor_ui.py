@@ -37,7 +37,7 @@ class _Registry:
         self.items: OrderedDict[str, object] = OrderedDict()
         self.locks: dict[str, threading.Lock] = {}
         self.guard = threading.Lock()
-        self.jobs = warmup.JobRegistry(workers=1)  # one models job per dataset and model stamp
+        self.jobs = warmup.JobRegistry()  # one models job per dataset and model stamp
 
     def lock(self, key: str) -> threading.Lock:
         with self.guard:

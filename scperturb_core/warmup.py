@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import multiprocessing
 import os
+import queue
 import threading
 import time
 from collections import OrderedDict
@@ -46,8 +48,10 @@ EV_MAP_COMPUTED = "map-computed"
 KEEP_DONE = 8
 #: a failed job is retried by a new request after this many seconds
 RETRY_AFTER_S = 30.0
+#: niceness added to the warm-up worker processes, so the server's pages keep the CPU first
+WORKER_NICE = 10
 #: modules imported by the process warm-up, so the first page does not pay for them
-HEAVY_MODULES = ("torch", "rdkit.Chem", "pandas", "pyarrow.parquet", "plotly.express", "umap")
+HEAVY_MODULES = ("torch", "rdkit.Chem", "pandas", "pyarrow.parquet", "plotly.express")
 
 
 # ------------------------------------------------------------------------------------------ events
@@ -129,8 +133,8 @@ class Job:
         """Block up to ``timeout`` seconds; True when the job has finished."""
         return self._done.wait(timeout)
 
-    def _run(self, fn: Callable[[Job], Any], slots: threading.Semaphore) -> None:
-        with slots:
+    def _run(self, fn: Callable[[Job], Any], slot: threading.Lock) -> None:
+        with slot:
             self.started = time.monotonic()
             self.message = "starting"
             try:
@@ -146,18 +150,19 @@ class Job:
 
 
 class JobRegistry:
-    """Jobs by key, run in daemon threads, at most ``workers`` at a time (the machine may have 2 cores)."""
+    """Jobs by key, run in daemon threads; jobs of one lane run one at a time (maps one after the
+    other in one lane, models in another: the machine may have 2 cores)."""
 
-    def __init__(self, workers: int = 2):
+    def __init__(self):
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._guard = threading.Lock()
-        self._slots = threading.BoundedSemaphore(max(1, workers))
+        self._lanes: dict[str, threading.Lock] = {}
 
     def get(self, key: str) -> Job | None:
         with self._guard:
             return self._jobs.get(key)
 
-    def submit(self, key: str, label: str, fn: Callable[[Job], Any]) -> Job:
+    def submit(self, key: str, label: str, fn: Callable[[Job], Any], lane: str = "default") -> Job:
         """The job of ``key``: the existing one (running or finished), else ``fn(job)`` started now.
 
         A failed job is started again when it failed more than :data:`RETRY_AFTER_S` ago.
@@ -170,7 +175,8 @@ class JobRegistry:
             job = Job(key, label)
             self._jobs[key] = job
             self._forget_old()
-        threading.Thread(target=job._run, args=(fn, self._slots), name=f"warmup-{key}", daemon=True).start()
+            slot = self._lanes.setdefault(lane, threading.Lock())
+        threading.Thread(target=job._run, args=(fn, slot), name=f"warmup-{key}", daemon=True).start()
         return job
 
     def _forget_old(self) -> None:
@@ -199,16 +205,10 @@ def models_key(data) -> str:
     return f"models:{data.key}"
 
 
-def fingerprint_map_key(smiles) -> str:
-    from .chem.maps import fingerprint_digest
+def maps_key(smiles, data=None) -> str:
+    from .chem.maps import fingerprint_digest, profile_digest
 
-    return f"map-fingerprints:{fingerprint_digest(smiles)}"
-
-
-def profile_map_key(data) -> str:
-    from .chem.maps import profile_digest
-
-    return f"map-profiles:{profile_digest(data)}"
+    return f"maps:{fingerprint_digest(smiles)}:{profile_digest(data) if data is not None else '-'}"
 
 
 def train_or_load_models(data, on_progress: Callable | None = None):
@@ -228,34 +228,94 @@ def usable_smiles(smiles) -> list[str]:
     return [s for s in smiles if parse_smiles(s).canonical is not None]
 
 
+def _worker(results, task: str, payload) -> None:
+    """Body of a warm-up worker process: do ``task``, stream progress, end with "done" or "error"."""
+    try:
+        os.nice(WORKER_NICE)
+    except (OSError, AttributeError):
+        pass
+
+    def report(fraction=None, message=None, *_, **__) -> None:
+        if isinstance(fraction, str) and message is None:
+            fraction, message = None, fraction
+        frac = float(fraction) if isinstance(fraction, (int, float)) and not isinstance(fraction, bool) else None
+        results.put(("progress", frac, None if message is None else str(message)))
+
+    try:
+        if task == "models":
+            train_or_load_models(payload, on_progress=report)
+        elif task == "maps":
+            from .chem.maps import cached_fingerprint_map, cached_profile_map
+
+            smiles, data = payload
+            report(0.2, f"UMAP of {len(smiles)} fingerprints (the first map of an install compiles code)")
+            cached_fingerprint_map(smiles)
+            if data is not None:
+                report(0.7, f"UMAP of {len(data.compounds)} response profiles")
+                cached_profile_map(data)
+        else:
+            raise ValueError(f"unknown warm-up task {task!r}")
+        results.put(("done", None, None))
+    except BaseException as exc:  # noqa: BLE001 -- sent to the parent as one line
+        results.put(("error", None, (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__))
+
+
+def run_in_worker(task: str, payload, job: Job) -> None:
+    """Run a warm-up task in a separate, lower-priority process (so the server's own threads are not
+    slowed by it holding the interpreter lock), forwarding its progress to ``job``. Results go to
+    the disk cache, where the caller then reads them; an error raises ``ValueError``."""
+    ctx = multiprocessing.get_context("spawn")
+    results = ctx.Queue()
+    proc = ctx.Process(target=_worker, args=(results, task, payload), name=f"scperturb-warmup-{task}",
+                       daemon=True)
+    proc.start()
+    try:
+        while True:
+            try:
+                kind, fraction, message = results.get(timeout=0.5)
+            except queue.Empty:
+                if not proc.is_alive():
+                    raise ValueError(f"the warm-up worker for {task} stopped (exit code {proc.exitcode})") from None
+                continue
+            if kind == "progress":
+                job.report(fraction, message)
+            elif kind == "done":
+                return
+            else:
+                raise ValueError(message)
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.terminate()
+
+
 def models_job(data, registry: JobRegistry | None = None) -> Job:
-    """The job that loads (or trains once) the default models of ``data``."""
-    return (registry or _JOBS).submit(models_key(data), "prediction models",
-                                      lambda job: train_or_load_models(data, on_progress=job.report))
+    """The job that loads (or trains once, in a worker process) the default models of ``data``."""
+    from .predictor import default_model_dir
+
+    def run(job: Job):
+        if not (default_model_dir(data) / "manifest.json").is_file():
+            run_in_worker("models", data, job)
+        job.report(None, "loading the models")
+        return train_or_load_models(data)
+
+    return (registry or _JOBS).submit(models_key(data), "prediction models", run, lane="models")
 
 
-def fingerprint_map_job(smiles, registry: JobRegistry | None = None) -> Job:
-    """The job that computes (or loads) the fingerprint map of ``smiles`` (all of them must parse)."""
-    from .chem.maps import cached_fingerprint_map
+def maps_job(smiles, data=None, registry: JobRegistry | None = None) -> Job:
+    """The job that computes once (in a worker process) or loads the compound maps: the fingerprint
+    map of ``smiles`` (all of them must parse) and, with ``data``, its response-profile map. Its
+    result is ``(fingerprint xy, profile frame or None)``."""
+    from .chem.maps import cached_fingerprint_map, cached_profile_map, fingerprint_map_stored, profile_map_stored
 
     smiles = list(smiles)
 
     def run(job: Job):
-        job.report(0.1, f"UMAP of {len(smiles)} fingerprints (the first map of a new install compiles code)")
-        return cached_fingerprint_map(smiles)
+        if not fingerprint_map_stored(smiles) or (data is not None and not profile_map_stored(data)):
+            run_in_worker("maps", (smiles, data), job)
+        return cached_fingerprint_map(smiles), None if data is None else cached_profile_map(data)
 
-    return (registry or _JOBS).submit(fingerprint_map_key(smiles), "compound map", run)
-
-
-def profile_map_job(data, registry: JobRegistry | None = None) -> Job:
-    """The job that computes (or loads) the response-profile map of ``data``."""
-    from .chem.maps import cached_profile_map
-
-    def run(job: Job):
-        job.report(0.1, f"UMAP of {len(data.compounds)} response profiles")
-        return cached_profile_map(data)
-
-    return (registry or _JOBS).submit(profile_map_key(data), "response map", run)
+    return (registry or _JOBS).submit(maps_key(smiles, data), "compound maps", run, lane="maps")
 
 
 def enabled() -> bool:
@@ -268,11 +328,9 @@ def warm(data, registry: JobRegistry | None = None) -> list[Job]:
     if not enabled() or data is None:
         return []
     smiles = usable_smiles(data.compounds[SMILES]) if len(data.compounds) else []
-    out = []
+    out = [models_job(data, registry)]
     if smiles:
-        out.append(fingerprint_map_job(smiles, registry))
-    out.append(profile_map_job(data, registry))
-    out.append(models_job(data, registry))
+        out.append(maps_job(smiles, data, registry))
     return out
 
 
@@ -336,6 +394,7 @@ def _cmd_serve(args) -> int:
     app = _app_script()
     if not app.is_file():
         raise ValueError(f"app.py not found next to the package: {str(app)!r}")
+    os.chdir(app.parent)  # Streamlit reads .streamlit/config.toml from the working folder
     start_process_warmup()
     from streamlit.web import cli as stcli
 
