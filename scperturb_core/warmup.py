@@ -327,11 +327,22 @@ def warm(data, registry: JobRegistry | None = None) -> list[Job]:
     """Start (once) the background jobs of a dataset: compound maps, then the default models."""
     if not enabled() or data is None:
         return []
+    reg = registry or _JOBS
+    memo = (id(reg), data.key or id(data))
+    known = _warmed.get(memo)
+    if known is not None and all(reg.get(j.key) is j and not (j.done and j.error) for j in known):
+        return known  # the pages call this on every run: no SMILES parsing once the jobs exist
     smiles = usable_smiles(data.compounds[SMILES]) if len(data.compounds) else []
-    out = [models_job(data, registry)]
+    out = [models_job(data, reg)]
     if smiles:
-        out.append(maps_job(smiles, data, registry))
+        out.append(maps_job(smiles, data, reg))
+    _warmed[memo] = out
+    while len(_warmed) > KEEP_DONE:  # it holds the jobs (and their results) alive: keep it small
+        _warmed.pop(next(iter(_warmed)))
     return out
+
+
+_warmed: dict[tuple, list[Job]] = {}
 
 
 _started = threading.Lock()
