@@ -10,7 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from scperturb_core import warmup
-from scperturb_core.constants import DEMO, ENV_DATA, MAX_UPLOAD_MB
+from scperturb_core.constants import ENV_DATA, MAX_UPLOAD_MB
 from scperturb_core.data import DataError, PerturbData, load_dataset
 
 
@@ -83,9 +83,7 @@ POLL_S = 1.0
 
 @st.cache_resource(show_spinner="Loading the demo dataset (simulated values)...")
 def _demo() -> PerturbData:
-    data = load_dataset(DEMO)
-    data.X.flags.writeable = False
-    return data
+    return warmup.demo()  # shared with the background warm-up (loaded once per process)
 
 
 @st.cache_resource(show_spinner="Reading the dataset...", max_entries=4)

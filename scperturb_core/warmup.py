@@ -349,6 +349,24 @@ _started = threading.Lock()
 _process_thread: threading.Thread | None = None
 
 
+_demo_lock = threading.Lock()
+_demo_data = None
+
+
+def demo():
+    """The demo dataset, loaded once per process (read-only values) and shared by the warm-up and the
+    pages, so a first visit during the warm-up does not simulate it a second time."""
+    global _demo_data
+    with _demo_lock:
+        if _demo_data is None:
+            from .data import load_dataset
+
+            data = load_dataset(DEMO)
+            data.X.flags.writeable = False
+            _demo_data = data
+        return _demo_data
+
+
 def _default_dataset():
     from .data import load_dataset
 
@@ -358,7 +376,7 @@ def _default_dataset():
             return load_dataset(os.path.expanduser(path))
         except (ValueError, OSError) as exc:
             log.warning("warm-up: %s unusable (%s); warming the demo", path, exc)
-    return load_dataset(DEMO)
+    return demo()
 
 
 def _process_warmup() -> None:
