@@ -27,7 +27,7 @@ _KEEP = 2
 #: seconds a page waits in place for models being *loaded* (not trained) before it goes on without them
 LOAD_WAIT_S = 60.0
 #: seconds a page waits in place for models being trained before it shows its measured parts
-TRAIN_WAIT_S = 0.5
+TRAIN_WAIT_S = 1.0
 
 
 class _Registry:
