@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-import multiprocessing
 import os
-import queue
 import threading
 import time
 from collections import OrderedDict
@@ -228,65 +226,104 @@ def usable_smiles(smiles) -> list[str]:
     return [s for s in smiles if parse_smiles(s).canonical is not None]
 
 
-def _worker(results, task: str, payload) -> None:
-    """Body of a warm-up worker process: do ``task``, stream progress, end with "done" or "error"."""
+def _do_task(task: str, payload, report: Callable) -> None:
+    if task == "models":
+        train_or_load_models(payload, on_progress=report)
+    elif task == "maps":
+        from .chem.maps import cached_fingerprint_map, cached_profile_map
+
+        smiles, data = payload
+        report(0.2, f"UMAP of {len(smiles)} fingerprints (the first map of an install compiles code)")
+        cached_fingerprint_map(smiles)
+        if data is not None:
+            report(0.7, f"UMAP of {len(data.compounds)} response profiles")
+            cached_profile_map(data)
+    else:
+        raise ValueError(f"unknown warm-up task {task!r}")
+
+
+def _worker_main(task: str, handoff: str) -> None:
+    """Entry point of a warm-up worker process: progress lines ``progress<TAB>fraction<TAB>message`` on
+    stdout, then exit 0; on failure a last line ``error<TAB>message`` and exit 1. The worker exits
+    when its server process goes away."""
+    import pickle
+    import sys
+    from pathlib import Path
+
     try:
         os.nice(WORKER_NICE)
     except (OSError, AttributeError):
         pass
+    parent = os.getppid()
+
+    def watch_parent() -> None:
+        while True:
+            time.sleep(2.0)
+            if os.getppid() != parent:
+                os._exit(3)
+
+    threading.Thread(target=watch_parent, daemon=True).start()
+    out = sys.stdout
 
     def report(fraction=None, message=None, *_, **__) -> None:
         if isinstance(fraction, str) and message is None:
             fraction, message = None, fraction
-        frac = float(fraction) if isinstance(fraction, (int, float)) and not isinstance(fraction, bool) else None
-        results.put(("progress", frac, None if message is None else str(message)))
+        frac = f"{float(fraction):.4f}" if isinstance(fraction, (int, float)) and not isinstance(fraction, bool) else "-"
+        text = " ".join(str(message or "").split())
+        out.write(f"progress\t{frac}\t{text}\n")
+        out.flush()
 
     try:
-        if task == "models":
-            train_or_load_models(payload, on_progress=report)
-        elif task == "maps":
-            from .chem.maps import cached_fingerprint_map, cached_profile_map
-
-            smiles, data = payload
-            report(0.2, f"UMAP of {len(smiles)} fingerprints (the first map of an install compiles code)")
-            cached_fingerprint_map(smiles)
-            if data is not None:
-                report(0.7, f"UMAP of {len(data.compounds)} response profiles")
-                cached_profile_map(data)
-        else:
-            raise ValueError(f"unknown warm-up task {task!r}")
-        results.put(("done", None, None))
+        path = Path(handoff)
+        payload = pickle.loads(path.read_bytes())  # written a moment ago by our own server process
+        path.unlink(missing_ok=True)
+        _do_task(task, payload, report)
     except BaseException as exc:  # noqa: BLE001 -- sent to the parent as one line
-        results.put(("error", None, (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__))
+        line = (str(exc).splitlines() or [type(exc).__name__])[0] or type(exc).__name__
+        out.write(f"error\t{line}\n")
+        out.flush()
+        sys.exit(1)
 
 
 def run_in_worker(task: str, payload, job: Job) -> None:
     """Run a warm-up task in a separate, lower-priority process (so the server's own threads are not
     slowed by it holding the interpreter lock), forwarding its progress to ``job``. Results go to
-    the disk cache, where the caller then reads them; an error raises ``ValueError``."""
-    ctx = multiprocessing.get_context("spawn")
-    results = ctx.Queue()
-    proc = ctx.Process(target=_worker, args=(results, task, payload), name=f"scperturb-warmup-{task}",
-                       daemon=True)
-    proc.start()
+    the disk cache, where the caller then reads them; an error raises ``ValueError``.
+
+    The payload (a dataset, SMILES) is handed over in a private file of the cache folder that this
+    process has just written and the worker deletes after reading.
+    """
+    import pickle
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    from .io import atomic_write_bytes
+
+    folder = cache_dir("warmup")
+    fd, name = tempfile.mkstemp(prefix=f"{task}-", suffix=".handoff", dir=folder)
+    os.close(fd)
+    atomic_write_bytes(name, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    code = f"from scperturb_core.warmup import _worker_main; _worker_main({task!r}, {name!r})"
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).resolve().parent.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+    error = None
     try:
-        while True:
-            try:
-                kind, fraction, message = results.get(timeout=0.5)
-            except queue.Empty:
-                if not proc.is_alive():
-                    raise ValueError(f"the warm-up worker for {task} stopped (exit code {proc.exitcode})") from None
-                continue
+        for line in proc.stdout:
+            kind, _, rest = line.rstrip("\n").partition("\t")
             if kind == "progress":
-                job.report(fraction, message)
-            elif kind == "done":
-                return
-            else:
-                raise ValueError(message)
+                frac, _, message = rest.partition("\t")
+                job.report(None if frac == "-" else float(frac), message or None)
+            elif kind == "error":
+                error = rest
+        code = proc.wait()
     finally:
-        proc.join(timeout=10)
-        if proc.is_alive():
-            proc.terminate()
+        if proc.poll() is None:
+            proc.kill()
+        Path(name).unlink(missing_ok=True)
+    if code != 0:
+        raise ValueError(error or f"the warm-up worker for {task} stopped (exit code {code})")
 
 
 def models_job(data, registry: JobRegistry | None = None) -> Job:
