@@ -1,9 +1,15 @@
 """scPerturb Explorer: entry point. Run with ``streamlit run app.py``."""
 from __future__ import annotations
 
-import streamlit as st
+import sys
 
-from pages.common import dataset_sidebar, run_page
+if sys.version_info < (3, 11):  # before any import that needs it: one clear line instead of a traceback
+    raise RuntimeError(f"scPerturb Explorer needs Python 3.11 or newer; this is Python {sys.version.split()[0]}")
+
+import streamlit as st  # noqa: E402
+
+from pages.common import dataset_sidebar, run_page  # noqa: E402
+from scperturb_core.warmup import start_process_warmup  # noqa: E402
 
 st.set_page_config(page_title="scPerturb Explorer", page_icon=":material/biotech:", layout="wide")
 
@@ -22,6 +28,7 @@ PAGES = {
     ],
 }
 
+start_process_warmup()  # once per server process: default dataset, maps, models (no-op afterwards)
 nav = st.navigation(PAGES)
 st.sidebar.title("scPerturb Explorer")
 dataset_sidebar()

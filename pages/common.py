@@ -10,7 +10,8 @@ from pathlib import Path
 import streamlit as st
 
 from pages.formats_ui import layer_selectbox
-from scperturb_core.constants import DEMO, ENV_DATA, ENV_DATA_DIR, MAX_UPLOAD_MB
+from scperturb_core import warmup
+from scperturb_core.constants import ENV_DATA, ENV_DATA_DIR, MAX_UPLOAD_MB
 from scperturb_core.data import DataError, PerturbData, data_folder, load_dataset, resolve_data_path
 
 
@@ -81,13 +82,13 @@ SOURCE_DEMO = "Demo (simulated values)"
 SOURCE_PATH = "File path"
 SOURCE_UPLOAD = "Upload"
 SOURCES = (SOURCE_DEMO, SOURCE_PATH, SOURCE_UPLOAD)
+#: seconds between two looks at a background job's progress
+POLL_S = 1.0
 
 
 @st.cache_resource(show_spinner="Loading the demo dataset (simulated values)...")
 def _demo() -> PerturbData:
-    data = load_dataset(DEMO)
-    data.X.flags.writeable = False
-    return data
+    return warmup.demo()  # shared with the background warm-up (loaded once per process)
 
 
 @st.cache_resource(show_spinner="Reading the dataset...", max_entries=4)
@@ -184,7 +185,22 @@ def dataset_sidebar() -> None:
                 st.badge("simulated values", icon=":material/science:", color="orange")
             for note in data.notes:  # what the loader normalised (e.g. spaces stripped from names)
                 st.warning(note, icon=":material/info:")
-        st.session_state[Keys.ACTIVE] = data
+    if data is not None:
+        warmup.warm(data)  # its maps and models start in the background, once for all sessions
+    st.session_state[Keys.ACTIVE] = data
+
+
+@st.fragment(run_every=POLL_S)
+def _follow(job: warmup.Job) -> None:
+    if job.done:
+        st.rerun()  # the whole page, which now finds the result
+    st.progress(job.fraction, text=job.text())
+
+
+def follow_job(job: warmup.Job) -> None:
+    """Show a background job's progress here (a bar and a status whose seconds advance), looking again
+    every :data:`POLL_S` seconds without blocking the page; rerun the page when the job has finished."""
+    _follow(job)
 
 
 def run_page(nav) -> None:

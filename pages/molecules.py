@@ -6,8 +6,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import Keys, get_data, simulated_badge
-from scperturb_core import assets
+from pages.common import Keys, follow_job, get_data, simulated_badge
+from scperturb_core import assets, warmup
 from scperturb_core.chem import (
     DESCRIPTORS,
     UNSEEN_COLUMN,
@@ -15,12 +15,16 @@ from scperturb_core.chem import (
     SimilarityIndex,
     compound_profiles,
     descriptors,
-    fingerprint_map,
     fragment_grid_svg,
     fragment_instances,
     mol_svg,
     parse_smiles,
-    profile_map,
+)
+from scperturb_core.chem.maps import (
+    cached_fingerprint_map,
+    cached_profile_map,
+    fingerprint_map_stored,
+    profile_map_stored,
 )
 from scperturb_core.constants import SM_LINCS_ID, SM_NAME, SMILES
 
@@ -30,7 +34,6 @@ MAP_APPLIED = Keys.MOLECULES_MAP_APPLIED
 FRAGMENT_KEY = Keys.MOLECULES_FRAGMENT
 MAP_BASIS_KEY = Keys.MOLECULES_MAP_BASIS
 N_NEAREST = 5
-MAP_SEED = 0
 FINGERPRINTS = "Fingerprints (Tanimoto)"
 RESPONSES = "Response profiles"
 
@@ -46,9 +49,10 @@ def _library(smiles: tuple[str, ...], names: tuple[str, ...]):
     return canonical, FragmentVocabulary().fit(kept), SimilarityIndex(kept, [names[i] for i in ok])
 
 
-@st.cache_data(show_spinner="Computing the fingerprint map (UMAP; ~15 s the first time)...", max_entries=4)
+@st.cache_data(show_spinner=False, max_entries=4)
 def _fingerprint_map(smiles: tuple[str, ...]) -> np.ndarray:
-    return fingerprint_map(list(smiles), seed=MAP_SEED)
+    """The fingerprint map, read from disk (called once it is stored there)."""
+    return cached_fingerprint_map(list(smiles))
 
 
 @st.cache_data(show_spinner="Averaging responses per compound...", max_entries=4)
@@ -56,11 +60,21 @@ def _strength(key: str, _data) -> pd.DataFrame:
     return compound_profiles(_data.obs, _data.X).frame()
 
 
-@st.cache_data(show_spinner="Computing the response-profile map (UMAP)...", max_entries=4)
+@st.cache_data(show_spinner=False, max_entries=4)
 def _response_map(key: str, _data) -> pd.DataFrame:
-    prof = compound_profiles(_data.obs, _data.X)
-    xy = profile_map(prof.profiles, seed=MAP_SEED)
-    return prof.frame().assign(x=xy[:, 0], y=xy[:, 1])
+    """The response-profile map, read from disk (called once it is stored there)."""
+    return cached_profile_map(_data)
+
+
+def _map_job(basis: str, smiles: tuple[str, ...], data) -> warmup.Job | None:
+    """None when the chosen map is on disk (drawn at once), else its background job (started once for all
+    sessions; the map is computed once per install and dataset)."""
+    if basis == RESPONSES and data is not None:
+        if profile_map_stored(data):
+            return None
+    elif fingerprint_map_stored(smiles):
+        return None
+    return warmup.maps_job(smiles, data)
 
 
 def _apply_map_click() -> None:
@@ -99,6 +113,12 @@ if len(library) < len(compounds):
                "are left out of the fragment vocabulary and similarity search.")
 library_canonical = [c for c in canonical if c is not None]
 names = library[SM_NAME].tolist()
+library_smiles = tuple(library[SMILES])
+basis = st.session_state.get(MAP_BASIS_KEY, FINGERPRINTS)
+map_job = _map_job(basis, library_smiles, data)
+if map_job is not None and not map_job.done:
+    st.caption(":material/hourglass_top: The compound map at the bottom of the page is being computed in the "
+               "background (once per dataset); everything above it is ready.")
 
 _apply_map_click()
 if st.session_state.get(Keys.COMPOUND) not in names:
@@ -179,11 +199,18 @@ bases = [FINGERPRINTS] + ([RESPONSES] if data is not None else [])
 basis = st.radio("Map of", bases, horizontal=True, key=MAP_BASIS_KEY,
                  help="UMAP (seeded) of Morgan fingerprints with the Jaccard (1 - Tanimoto) distance, or "
                       "of each compound's mean response profile. Click a point to open that compound.")
+map_job = _map_job(basis, library_smiles, data)
+if map_job is not None and not map_job.ok:
+    if map_job.done:
+        st.error(f"Compound map unavailable: {map_job.error}", icon=":material/error:")
+    else:
+        follow_job(map_job)  # a moving status here; the page reruns when the map is ready
+    st.stop()
 if basis == RESPONSES and data is not None:
-    frame = _response_map(data.key, data)
+    frame = _response_map(data.key, data) if map_job is None else map_job.result[1]
     frame = frame[frame[SM_NAME].isin(names)]
 else:
-    xy = _fingerprint_map(tuple(library[SMILES]))
+    xy = _fingerprint_map(library_smiles) if map_job is None else map_job.result[0]
     frame = pd.DataFrame({SM_NAME: names, "x": xy[:, 0], "y": xy[:, 1]})
     if data is not None:
         frame = frame.merge(_strength(data.key, data), on=SM_NAME, how="left")

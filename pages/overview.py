@@ -1,6 +1,7 @@
 """Overview: size of the screen, the train/test cell-type imbalance, and pair coverage."""
 from __future__ import annotations
 
+import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
@@ -47,4 +48,7 @@ summary = cov.apply(lambda col: col.value_counts()).fillna(0).astype(int).T
 st.dataframe(summary, width="stretch")
 
 with st.expander("First rows of the data"):
-    st.dataframe(data.to_frame().iloc[:10, :15], width="stretch")
+    head = data.obs.iloc[:10].reset_index(drop=True)  # not data.to_frame(): that copies every value (~1 s)
+    genes = list(data.genes[: max(0, 15 - head.shape[1])])
+    st.dataframe(head.join(pd.DataFrame(data.X[:10, : len(genes)].astype("float64"), columns=genes)),
+                 width="stretch")

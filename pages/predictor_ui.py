@@ -1,17 +1,22 @@
 """The prediction models and the value cube for the discovery pages, cached once per dataset.
 
-The default models of a dataset are trained on first use (``ensure_default_models``) with a visible
-progress status, then loaded from disk; the cube (measured + predicted values of every compound x cell
-type pair) is built once per dataset and model. Nothing here computes science.
+The default models of a dataset are trained once (``ensure_default_models``) in a background job --
+usually the server's warm-up (:mod:`scperturb_core.warmup`) has done it before a page asks -- then
+loaded from disk; while they train, pages show their measured parts and a moving progress bar, and
+fill in the predictions when the job finishes. The cube (measured + predicted values of every
+compound x cell type pair) is built once per dataset and model. Nothing here computes science.
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import OrderedDict
 
 import streamlit as st
 
+from pages.common import follow_job
+from scperturb_core import warmup
 from scperturb_core.data import PerturbData
 from scperturb_core.rank import PredictorLike, ValueCube, build_cube
 
@@ -19,6 +24,10 @@ log = logging.getLogger(__name__)
 
 #: predictors / cubes kept in memory (one per dataset; the demo and a user file fit)
 _KEEP = 2
+#: seconds a page waits in place for models being *loaded* (not trained) before it goes on without them
+LOAD_WAIT_S = 60.0
+#: seconds a page waits in place for models being trained before it shows its measured parts
+TRAIN_WAIT_S = 1.0
 
 
 class _Registry:
@@ -28,6 +37,7 @@ class _Registry:
         self.items: OrderedDict[str, object] = OrderedDict()
         self.locks: dict[str, threading.Lock] = {}
         self.guard = threading.Lock()
+        self.jobs = warmup.JobRegistry()  # one models job per dataset and model stamp
 
     def lock(self, key: str) -> threading.Lock:
         with self.guard:
@@ -61,25 +71,19 @@ def ensure_models(data: PerturbData, on_progress=None) -> PredictorLike:
     """The dataset's default models (``scperturb_core.predictor.ensure_default_models``)."""
     from scperturb_core.discovery_cli import _predictor_module
 
-    return _predictor_module().ensure_default_models(data, on_progress=on_progress)
+    _predictor_module()  # a one-line error when the models module is missing
+    return warmup.train_or_load_models(data, on_progress=on_progress)
 
 
-def _progress_callback(bar, text):
-    """Adapt the models' progress reports (a fraction, ``(done, total)``, or a message) to a bar."""
-    def report(*args, **kwargs) -> None:
-        nums = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
-        msgs = [str(a) for a in args if isinstance(a, str)] + [str(v) for v in kwargs.values() if isinstance(v, str)]
-        frac = None
-        if len(nums) >= 2 and nums[1]:
-            frac = nums[0] / nums[1]
-        elif len(nums) == 1 and 0 <= nums[0] <= 1:
-            frac = float(nums[0])
-        message = msgs[0] if msgs else text
-        if frac is not None:
-            bar.progress(min(max(frac, 0.0), 1.0), text=message)
-        elif msgs:
-            bar.progress(0.0, text=message)
-    return report
+def _obtain(data: PerturbData, job: warmup.Job) -> PredictorLike:
+    """The models of ``data``: the warm-up's result when it has (or is) training them, else our own."""
+    shared = warmup.jobs().get(warmup.models_key(data))
+    if shared is not None:
+        while not shared.wait(0.25):
+            job.report(shared.fraction, shared.message)
+        if shared.ok:
+            return shared.result
+    return ensure_models(data, on_progress=job.report)
 
 
 def _model_stamp(data: PerturbData) -> str:
@@ -95,36 +99,37 @@ def _model_stamp(data: PerturbData) -> str:
 
 
 def get_predictor(data: PerturbData) -> PredictorLike | None:
-    """The default models of ``data``, trained on first use under a progress status.
+    """The default models of ``data``, or None while they are still being trained or when unavailable.
 
-    Returns None (after an ``st.error``) when the models are unavailable or training fails.
+    The models come from one background job per dataset, shared by all sessions. Loading models from
+    disk is waited for in place (a bar); while models are being trained, a bar whose status advances
+    is shown here, None is returned so the page can show its measured parts, and the page reruns when
+    the models are ready. An unavailable model is one ``st.error`` line.
     """
     reg = _predictors()
     key = f"{data.key}:{_model_stamp(data)}"
     pred = reg.get(key)
     if pred is not None:
         return pred
-    with reg.lock(data.key):
-        pred = reg.get(key)
-        if pred is not None:
-            return pred
-        with st.status("Preparing the prediction models (trained once per dataset on first use)...",
-                       expanded=True) as status:
-            bar = st.progress(0.0, text="loading or training the MLP and Transformer")
-            try:
-                pred = ensure_models(data, on_progress=_progress_callback(bar, "training"))
-            except ValueError as exc:
-                status.update(label="Prediction models unavailable", state="error", expanded=False)
-                error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            else:
-                error = None
-                bar.progress(1.0, text="models ready")
-                status.update(label="Prediction models ready", state="complete", expanded=False)
-        if error is not None:
-            st.error(f"Prediction models unavailable: {error}", icon=":material/error:")
-            return None
-        reg.put(key, pred)
-    return pred
+    job = reg.jobs.submit(key, "prediction models", lambda job: _obtain(data, job))
+    training = not _model_stamp(data)
+    if not job.done:
+        slot = st.empty()
+        deadline = time.monotonic() + (TRAIN_WAIT_S if training else LOAD_WAIT_S)
+        while not job.wait(0.2) and time.monotonic() < deadline:
+            slot.progress(job.fraction, text=job.text())
+        slot.empty()
+    if not job.done:
+        st.info("The prediction models of this dataset are being trained (once; they are then kept on disk). "
+                "Measured values are shown meanwhile; predictions fill in when the models are ready.",
+                icon=":material/hourglass_top:")
+        follow_job(job)
+        return None
+    if job.error is not None:
+        st.error(f"Prediction models unavailable: {job.error}", icon=":material/error:")
+        return None
+    reg.put(f"{data.key}:{_model_stamp(data)}", job.result)  # the stamp of the models just written
+    return job.result
 
 
 def get_cube(data: PerturbData, predictor: PredictorLike | None) -> ValueCube:

@@ -114,7 +114,7 @@ def _register_optional(sub) -> None:
     """Subcommands that live beside their feature modules (each exposes ``add_parser(sub)``)."""
     import importlib
 
-    for module in ("chem_cli", "model_cli", "discovery_cli", "formats.score_cli"):
+    for module in ("chem_cli", "model_cli", "discovery_cli", "formats.score_cli", "warmup"):
         try:
             mod = importlib.import_module(f"{__package__}.{module}")
         except ModuleNotFoundError as exc:

@@ -36,6 +36,7 @@ DEMO = "demo"  # the dataset spec that selects the embedded demo
 ENV_DATA = "SCPERTURB_DATA"  # path of a de_train.parquet the app opens by default
 ENV_CACHE = "SCPERTURB_CACHE"  # where the demo and trained models are cached
 ENV_DATA_DIR = "SCPERTURB_DATA_DIR"  # the only folder the app's File path box may read (default: that of SCPERTURB_DATA)
+ENV_WARMUP = "SCPERTURB_WARMUP"  # "0" turns off the background warm-up of the app server
 
 # --- limits on user input ---
 MAX_UPLOAD_MB = 300

@@ -18,6 +18,8 @@ def pytest_configure(config):
     os.environ["SCPERTURB_CACHE"] = tempfile.mkdtemp(prefix="scperturb-test-cache-")
     # the app's File path box reads only inside this folder; tests write their files under it
     os.environ.setdefault("SCPERTURB_DATA_DIR", tempfile.gettempdir())
+    # no background warm-up (training the demo's models) in tests and their app servers, unless a test asks
+    os.environ.setdefault("SCPERTURB_WARMUP", "0")
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,255 @@
+"""Time-to-usable of every page in a real browser, from a fresh start with an empty cache.
+
+    python bench/browser_bench.py                # all phases, --wait 120
+    python bench/browser_bench.py --wait 30 --pages overview,rank
+    python bench/browser_bench.py --upload DIR/de_train.parquet   # also: a real-size upload
+
+Each server is started as the README says (``python -m scperturb_core serve``) on a free local port
+with an empty cache folder, and driven by Playwright in Debian's headless Chromium. Phases:
+
+* **deep link, fresh start**: for each page, a new server with an empty cache; the page's URL is
+  opened as soon as the server answers.
+* **first visit, server up N s**: one new server with an empty cache, left alone ``--wait`` seconds;
+  then each page is opened by a new visitor (a new browser context).
+* **later visit**: the same visitor opens the page again.
+* **upload** (with ``--upload``): on that server, a visitor uploads the file; times until the
+  Overview shows it, until the Rank page shows its measured ranking, and until its predictions
+  (models trained in the background for the new file) are filled in.
+
+For each page two times are printed, in seconds from the navigation: **usable** (the page's main
+content is shown and can be used; parts that need models may still be filling in) / **complete**
+(nothing is running any more and no progress bar is left). Prints one markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("SCPERTURB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+#: page -> (URL path, CSS selector of its main content: shown = usable)
+PAGES = {
+    "Overview": ("/", '[data-testid="stPlotlyChart"]'),
+    "Gene explorer": ("/gene_eda", '[data-testid="stPlotlyChart"]'),
+    "Molecules": ("/molecules", '[data-testid="stImage"]'),
+    "Rank compounds": ("/rank", '[data-testid="stDataFrame"]'),
+    "Predict new molecules": ("/predict", 'button:has-text("Predict")'),
+    "Train models": ("/training", '[data-testid="stMetric"]'),
+}
+TIMEOUT_S = 600.0
+SETTLE_S = 1.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``python -m scperturb_core serve`` with an empty cache folder, on a free port."""
+
+    def __init__(self, data: str | None = None):
+        self.cache = Path(tempfile.mkdtemp(prefix="scperturb-bench-cache-"))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ, SCPERTURB_CACHE=str(self.cache), SCPERTURB_WARMUP="1")
+        env.pop("NUMBA_CACHE_DIR", None)
+        env.pop("SCPERTURB_DATA", None)
+        if data:
+            env["SCPERTURB_DATA"] = data
+        self.log = open(self.cache / "server.log", "wb")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "scperturb_core", "serve", "--", "--server.port", str(self.port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        while True:
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() - self.started > 120:
+                raise RuntimeError(f"server did not start: {(self.cache / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.2)
+        self.ready_s = time.monotonic() - self.started
+
+    def events(self) -> list[str]:
+        path = self.cache / "events.log"
+        return path.read_text().splitlines() if path.is_file() else []
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+        shutil.rmtree(self.cache, ignore_errors=True)
+
+
+def _running(page) -> bool:
+    return (page.locator('[data-testid="stStatusWidget"]').count() > 0
+            or page.locator('[data-testid="stProgress"]').count() > 0
+            or page.locator('[data-testid="stSpinner"]').count() > 0)
+
+
+def time_page(page, url: str, selector: str) -> tuple[float, float]:
+    """Open ``url``; seconds until ``selector`` is visible (usable) and until nothing runs (complete)."""
+    t0 = time.monotonic()
+    page.goto(url, wait_until="commit")
+    page.locator(selector).first.wait_for(state="visible", timeout=TIMEOUT_S * 1000)
+    usable = time.monotonic() - t0
+    idle_since = None
+    while time.monotonic() - t0 < TIMEOUT_S:
+        if _running(page):
+            idle_since = None
+        elif idle_since is None:
+            idle_since = time.monotonic()
+        elif time.monotonic() - idle_since >= SETTLE_S:
+            return usable, idle_since - t0
+        time.sleep(0.1)
+    return usable, float("nan")
+
+
+def _context(browser):
+    return browser.new_context(viewport={"width": 1400, "height": 1000})
+
+
+def fresh_deep_links(browser, pages) -> dict:
+    out = {}
+    for name in pages:
+        path, selector = PAGES[name]
+        server = Server()
+        try:
+            ctx = _context(browser)
+            out[name] = time_page(ctx.new_page(), server.url + path, selector)
+            ctx.close()
+        finally:
+            server.stop()
+        print(f"  deep link, fresh start: {name}: {out[name][0]:.1f} / {out[name][1]:.1f} s", file=sys.stderr)
+    return out
+
+
+def warm_visits(browser, pages, wait_s: float, upload: str | None) -> tuple[dict, dict, dict, str]:
+    first, later, up = {}, {}, {}
+    server = Server()
+    try:
+        time.sleep(max(0.0, wait_s - (time.monotonic() - server.started)))
+        done = [e for e in server.events() if " warmup-done" in e]
+        warm_note = (f"warm-up finished {done[0].split()[-1]} after start" if done
+                     else f"warm-up still running after {wait_s:.0f} s")
+        for name in pages:
+            path, selector = PAGES[name]
+            ctx = _context(browser)
+            pg = ctx.new_page()
+            first[name] = time_page(pg, server.url + path, selector)
+            later[name] = time_page(pg, server.url + path, selector)
+            ctx.close()
+            print(f"  {name}: first {first[name][0]:.1f} / {first[name][1]:.1f} s, "
+                  f"later {later[name][0]:.1f} / {later[name][1]:.1f} s", file=sys.stderr)
+        if upload:
+            up = time_upload(browser, server, upload)
+    finally:
+        server.stop()
+    return first, later, up, warm_note
+
+
+def time_upload(browser, server: Server, path: str) -> dict:
+    """Upload ``path`` on the Overview; then open Rank compounds in the same tab (sidebar navigation)."""
+    ctx = _context(browser)
+    pg = ctx.new_page()
+    pg.set_default_timeout(TIMEOUT_S * 1000)
+    time_page(pg, server.url + "/", PAGES["Overview"][1])
+    pg.get_by_text("Upload", exact=True).click()
+    pg.locator('[data-testid="stFileUploaderDropzoneInput"]').first.wait_for(state="attached")
+    import pandas as pd
+
+    n_rows = len(pd.read_parquet(path, columns=["cell_type"]))
+    t0 = time.monotonic()
+    pg.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(path)
+    pg.locator('[data-testid="stMetricValue"]').filter(has_text=f"{n_rows:,}").first.wait_for()
+    out = {"overview shows the file": time.monotonic() - t0}
+    t1 = time.monotonic()
+    pg.get_by_role("link", name="Rank compounds").click()
+    pg.locator(PAGES["Rank compounds"][1]).first.wait_for(state="visible")
+    out["Rank: measured ranking shown"] = time.monotonic() - t1
+    pg.get_by_text("predicted by the MLP").first.wait_for()
+    out["Rank: predictions filled in"] = time.monotonic() - t1
+    ctx.close()
+    return out
+
+
+def _cell(t) -> str:
+    if t is None:
+        return "--"
+    usable, complete = t
+    return f"{usable:.1f} / {complete:.1f}"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--wait", type=float, default=120.0, help="seconds the warm server is left alone (default 120)")
+    ap.add_argument("--pages", default="all",
+                    help="comma-separated page names or URL paths (default: all): " + ", ".join(PAGES))
+    ap.add_argument("--skip-fresh", action="store_true", help="skip the deep links on fresh servers")
+    ap.add_argument("--upload", default=None, help="a de_train.parquet to upload on the warm server")
+    ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    args = ap.parse_args(argv)
+    if args.pages == "all":
+        pages = list(PAGES)
+    else:
+        wanted = [p.strip().lower().strip("/") for p in args.pages.split(",") if p.strip()]
+        pages = [n for n, (path, _) in PAGES.items()
+                 if n.lower() in wanted or path.strip("/") in wanted or (path == "/" and "overview" in wanted)]
+        if not pages:
+            print(f"error: no page matches --pages {args.pages!r}", file=sys.stderr)
+            return 2
+    if args.upload and not Path(args.upload).is_file():
+        print(f"error: --upload file not found: {args.upload!r}", file=sys.stderr)
+        return 2
+    if not Path(CHROMIUM).exists():
+        print(f"error: Chromium not found at {CHROMIUM}", file=sys.stderr)
+        return 2
+
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        fresh = {} if args.skip_fresh else fresh_deep_links(browser, pages)
+        first, later, up, warm_note = warm_visits(browser, pages, args.wait, args.upload)
+        browser.close()
+
+    print(f"Seconds from opening the page: usable / complete ({os.cpu_count()} cores; {warm_note}).\n")
+    print(f"| page | deep link, fresh start (empty cache) | first visit, server up {args.wait:.0f} s "
+          "| later visit |")
+    print("| --- | --- | --- | --- |")
+    for name in pages:
+        print(f"| {name} | {_cell(fresh.get(name))} | {_cell(first.get(name))} | {_cell(later.get(name))} |")
+    if up:
+        print(f"\nUpload of {Path(args.upload).name} ({Path(args.upload).stat().st_size / 2**20:.0f} MB) on that "
+              "server, seconds:\n")
+        print("| step | seconds |")
+        print("| --- | --- |")
+        for step, secs in up.items():
+            print(f"| {step} | {secs:.1f} |")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"wait_s": args.wait, "warm_up": warm_note, "fresh": fresh,
+                                               "first": first, "later": later, "upload": up}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

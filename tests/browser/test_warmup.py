@@ -1,0 +1,105 @@
+"""The server's background warm-up in a real browser: pages usable while it runs; after it, opening
+Molecules computes no map and Rank trains no model (read from the cache's events.log)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from scperturb_core import warmup
+from tests.browser.conftest import ROOT, _free_port, assert_no_errors, wait_idle
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+#: the warm-up of the tiny dataset (maps + default models) on a busy 2-core machine
+WARMUP_TIMEOUT_S = 600
+
+
+@pytest.fixture(scope="module")
+def warm_server(tmp_path_factory, tiny_parquet) -> Iterator[tuple[str, object, subprocess.Popen]]:
+    """``python -m scperturb_core serve`` with an empty cache, warming the tiny dataset (``$SCPERTURB_DATA``)."""
+    cache = tmp_path_factory.mktemp("warmup-cache")
+    port = _free_port()
+    env = dict(os.environ, SCPERTURB_CACHE=str(cache), SCPERTURB_WARMUP="1", SCPERTURB_DATA=str(tiny_parquet))
+    env.pop("NUMBA_CACHE_DIR", None)
+    log = open(cache / "server.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "scperturb_core", "serve", "--", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    try:
+        while True:
+            try:
+                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {(cache / 'server.log').read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield url, cache, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _events(cache, name: str) -> list[dict]:
+    return [e for e in warmup.read_events(cache) if e["event"] == name]
+
+
+def _wait_for_event(cache, name: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not _events(cache, name):
+        assert time.monotonic() < deadline, f"no {name!r} event in {timeout_s} s: {warmup.read_events(cache)}"
+        time.sleep(0.5)
+
+
+def test_pages_during_and_after_the_warm_up(warm_server, browser):
+    url, cache, proc = warm_server
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.set_default_timeout(WARMUP_TIMEOUT_S * 1000)
+
+    # a deep link while the warm-up runs: the page shows the data at once and does not start work of its own
+    page.goto(url + "/rank")
+    page.locator('[data-testid="stDataFrame"]').first.wait_for()
+    assert page.get_by_text("192 rows").count() == 1  # the sidebar loaded $SCPERTURB_DATA
+    assert_no_errors(page)
+
+    _wait_for_event(cache, warmup.EV_WARMUP_DONE, WARMUP_TIMEOUT_S)
+    # the warm-up did every piece of slow work exactly once, in worker processes
+    assert len(_events(cache, warmup.EV_MODELS_TRAINED)) == 1
+    assert len(_events(cache, warmup.EV_MAP_COMPUTED)) == 2  # fingerprints + response profiles
+    assert all(e["pid"] != proc.pid for e in _events(cache, warmup.EV_MAP_COMPUTED))
+    done_at = _events(cache, warmup.EV_WARMUP_DONE)[0]["time"]
+
+    # the open Rank page filled in its predictions by itself (it followed the job)
+    page.get_by_text("predicted by the MLP").first.wait_for()
+    wait_idle(page)
+
+    # after the warm-up: new visitors' Molecules and Rank pages compute nothing
+    for path, ready in (("/molecules", '[data-testid="stPlotlyChart"]'),
+                        ("/rank", "text=predicted by the MLP")):
+        other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        other.set_default_timeout(120_000)
+        other.goto(url + path)
+        other.locator(ready).first.wait_for()
+        wait_idle(other)
+        assert_no_errors(other)
+        assert other.locator('[data-testid="stProgress"]').count() == 0
+        other.context.close()
+    late = [e for e in warmup.read_events(cache) if e["time"] > done_at
+            and e["event"] in (warmup.EV_MODELS_TRAINED, warmup.EV_MAP_COMPUTED)]
+    assert late == []
+    ctx.close()

@@ -1,0 +1,123 @@
+"""The background warm-up: one job per key, progress, errors, events, maps kept on disk."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from scperturb_core import warmup
+from scperturb_core.chem import maps
+
+FEW = ["CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O"]  # fewer than MIN_UMAP_POINTS: laid out by PCA, fast
+
+
+def test_one_job_per_key_runs_once_for_many_callers():
+    reg = warmup.JobRegistry()
+    calls = []
+    gate = threading.Event()
+
+    def work(job):
+        calls.append(1)
+        job.report(0.5, "half way")
+        gate.wait(5)
+        return "result"
+
+    jobs = [reg.submit("k", "thing", work) for _ in range(5)]
+    assert all(j is jobs[0] for j in jobs)
+    deadline = time.monotonic() + 5
+    while jobs[0].message != "half way" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert jobs[0].fraction == 0.5 and not jobs[0].done
+    assert jobs[0].text().startswith("thing: half way (")
+    gate.set()
+    assert jobs[0].wait(5) and jobs[0].ok and jobs[0].result == "result"
+    assert reg.submit("k", "thing", work) is jobs[0]  # finished: reused, not run again
+    assert calls == [1]
+
+
+def test_progress_is_monotone_and_accepts_a_bare_message():
+    job = warmup.Job("k", "x")
+    job.report(0.6, "a")
+    job.report(0.2, "b")  # a later step reporting a smaller fraction does not move the bar back
+    job.report("only a message")
+    assert job.fraction == 0.6 and job.message == "only a message"
+
+
+def test_a_failure_is_one_line_and_retried_only_later(monkeypatch):
+    reg = warmup.JobRegistry()
+
+    def boom(job):
+        raise ValueError("first line\nsecond line")
+
+    job = reg.submit("k", "x", boom)
+    assert job.wait(5) and not job.ok and job.error == "first line"
+    assert reg.submit("k", "x", boom) is job  # failed just now: not restarted on every rerun
+    monkeypatch.setattr(warmup, "RETRY_AFTER_S", 0.0)
+    assert reg.submit("k", "x", lambda j: 1) is not job
+
+
+def test_events_are_recorded_in_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path))
+    warmup.record(warmup.EV_MODELS_TRAINED, "abc")
+    events = warmup.read_events(tmp_path)
+    assert [(e["event"], e["key"]) for e in events] == [("models-trained", "abc")]
+
+
+def test_fingerprint_map_is_computed_once_and_kept_on_disk(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path))
+    assert not maps.fingerprint_map_stored(FEW)
+    xy = maps.cached_fingerprint_map(FEW)
+    assert maps.fingerprint_map_stored(FEW)
+    again = maps.cached_fingerprint_map(FEW)
+    np.testing.assert_array_equal(xy, again)
+    assert [e["event"] for e in warmup.read_events(tmp_path)] == [warmup.EV_MAP_COMPUTED]
+    assert maps.fingerprint_digest(FEW) != maps.fingerprint_digest(FEW[::-1])
+
+
+def test_a_corrupt_map_file_is_recomputed(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path))
+    maps.cached_fingerprint_map(FEW)
+    path = next((tmp_path / "maps").glob("fingerprints-*.npy"))
+    path.write_bytes(b"not a numpy file")
+    assert maps.cached_fingerprint_map(FEW).shape == (3, 2)
+    assert len(warmup.read_events(tmp_path)) == 2
+
+
+def test_profile_map_is_kept_per_dataset(tiny, tmp_path, monkeypatch):
+    monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path))
+    monkeypatch.setattr(maps, "profile_map", lambda profiles, seed=0: np.zeros((len(profiles), 2), np.float32))
+    frame = maps.cached_profile_map(tiny)
+    assert list(frame.columns) == ["sm_name", "strength", "rows", "x", "y"] and len(frame) == len(tiny.compounds)
+    assert maps.profile_map_stored(tiny)
+    maps.cached_profile_map(tiny)
+    assert len(warmup.read_events(tmp_path)) == 1
+
+
+def test_maps_job_runs_in_a_worker_process_once(tmp_path, monkeypatch):
+    import os
+
+    monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path))
+    reg = warmup.JobRegistry()
+    job = warmup.maps_job(FEW, None, reg)
+    assert warmup.maps_job(FEW, None, reg) is job
+    assert job.wait(120), job.text()
+    assert job.ok, job.error
+    xy, profiles = job.result
+    assert xy.shape == (3, 2) and profiles is None
+    events = warmup.read_events(tmp_path)
+    assert [e["event"] for e in events] == [warmup.EV_MAP_COMPUTED]
+    assert events[0]["pid"] != os.getpid()  # computed in the worker, not in the server's process
+
+
+def test_warm_does_nothing_when_turned_off(tiny, monkeypatch):
+    monkeypatch.setenv("SCPERTURB_WARMUP", "0")
+    assert warmup.warm(tiny, warmup.JobRegistry()) == []
+    assert warmup.start_process_warmup() is None
+
+
+@pytest.mark.parametrize("value, on", [("1", True), ("0", False), ("off", False), ("no", False), ("yes", True)])
+def test_enabled(monkeypatch, value, on):
+    monkeypatch.setenv("SCPERTURB_WARMUP", value)
+    assert warmup.enabled() is on
