@@ -211,6 +211,20 @@ def _variant_weights(variant: str, G, b, c, n_genes: int, groups: np.ndarray) ->
     return fit_group_weights(G, b, c, n_genes, groups, variant == "per cell type")
 
 
+def _restricted_weights(variant: str, G, b, c, n_genes: int, groups: np.ndarray,
+                        idx: np.ndarray | None) -> dict[str, np.ndarray]:
+    """:func:`_variant_weights` over the candidates ``idx`` only (all when None); the others get 0."""
+    if idx is None:
+        return _variant_weights(variant, G, b, c, n_genes, groups)
+    sub = _variant_weights(variant, G[:, idx][:, :, idx], b[:, idx], c, n_genes, groups)
+    out = {}
+    for t, w in sub.items():
+        full = np.zeros(G.shape[1])
+        full[idx] = w
+        out[t] = full
+    return out
+
+
 def apply_weights(weights: dict[str, np.ndarray], preds: Sequence[np.ndarray], groups: Sequence[str]) -> np.ndarray:
     """The mix of ``preds`` (``m`` arrays ``(n, g)``) with each row's group weights (pooled if absent)."""
     groups = list(groups)
@@ -550,21 +564,41 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
     say(len(folds) / n_steps, "stacking on the shift-true folds")
     G, b, c = row_grams([P[k] for k in cands], y)
     single = {k: float(mix_rmse(np.eye(len(cands))[j], G, b, c, n_genes).mean()) for j, k in enumerate(cands)}
-    # cross-fitted stack (pooled vs per cell type)
-    cv_pred, cv_score = {}, {}
-    for variant in VARIANTS:
-        pred = np.zeros_like(y)
-        for i in range(len(shift)):
-            tr, te = fold_of != i, fold_of == i
-            w = _variant_weights(variant, G[tr], b[tr], c[tr], n_genes, cts[tr])
-            pred[te] = apply_weights(w, [P[k][te] for k in cands], cts[te])
-        cv_pred[variant], cv_score[variant] = pred, float(_rmse_rows(y, pred).mean())
+    def cross_fit(idx: np.ndarray | None) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+        """Cross-fitted stack predictions and scores of every variant (over the candidates ``idx``)."""
+        preds, scores = {}, {}
+        for v in VARIANTS:
+            pred = np.zeros_like(y)
+            for i in range(len(shift)):
+                tr, te = fold_of != i, fold_of == i
+                w = _restricted_weights(v, G[tr], b[tr], c[tr], n_genes, cts[tr], idx)
+                pred[te] = apply_weights(w, [P[k][te] for k in cands], cts[te])
+            preds[v], scores[v] = pred, float(_rmse_rows(y, pred).mean())
+        return preds, scores
+
+    # cross-fitted stack (best candidate, pooled, per cell type)
+    cand_idx = None
+    cv_pred, cv_score = cross_fit(cand_idx)
     variant = min(VARIANTS, key=lambda v: cv_score[v])  # ties go to the simpler variant (VARIANTS order)
+    # ranking guard: a biologist ranks compounds; if the model-based candidates order the held-out
+    # compounds worse than their plain compound mean does, keep the baselines only (their ordering of
+    # compounds within a cell type is the compound mean's)
+    rank_cm = _ranking(y, P[COMPOUND_MEAN], cts)["spearman"]
+    rank_stack = _ranking(y, cv_pred[variant], cts)["spearman"]
+    ranking_guard = bool(np.isfinite(rank_cm) and np.isfinite(rank_stack) and rank_stack < rank_cm)
+    if ranking_guard:
+        cand_idx = np.array([j for j, k in enumerate(cands) if k in BASELINE_CANDIDATES])
+        cv_pred, cv_score = cross_fit(cand_idx)
+        variant = min(VARIANTS, key=lambda v: cv_score[v])
     stack_cv = cv_score[variant]
     best_base = min(BASELINE_CANDIDATES, key=lambda k: single[k])
     use_stack = stack_cv < single[best_base] - 1e-9
     if use_stack:
-        weights = _variant_weights(variant, G, b, c, n_genes, cts)
+        weights = _restricted_weights(variant, G, b, c, n_genes, cts, cand_idx)
+        varying = [cands.index(k) for k in cands if k not in COMPOUND_AGNOSTIC]
+        for t, w in weights.items():  # no compound-varying weight left: order compounds by their mean
+            if not np.any(w[varying] > 0):
+                weights[t] = w + TIE_BREAK * np.eye(len(cands))[cands.index(COMPOUND_MEAN)]
         final_oof = cv_pred[variant]
     else:
         w = np.eye(len(cands))[cands.index(best_base)]
@@ -644,6 +678,7 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
     info_stack = {
         "validation": "shift-true folds", "folds": len(folds), "oof_rows": int(len(oof_idx)),
         "cv": table, "variant": variant, "best_baseline": best_base, "uses_stack": bool(use_stack),
+        "ranking_guard": {"applied": ranking_guard, "stack_spearman": rank_stack, "compound_mean_spearman": rank_cm},
         "epochs": epochs, "fold_curves": {k: _mean_curve(shift, k) for k in members},
         "coverage": {"measured": cover_m, "new": cover_n}, "new_compound": new_report,
         "cv_seconds": round(cv_seconds, 3),
@@ -656,7 +691,7 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
             "readout_alpha": pipe.readout_alpha, "cv_seconds": round(cv_seconds, 3),
             "val_mrrmse": {k: v["mrrmse"] for k, v in table.items()},
             "stack": {"uses_stack": bool(use_stack), "fallback": None if use_stack else best_base,
-                      "message": state.message, "variant": variant,
+                      "message": state.message, "variant": variant, "ranking_guard": ranking_guard,
                       "weights": {t: {cands[j]: round(float(w[j]), 4) for j in range(len(cands)) if w[j] > 0}
                                   for t, w in weights.items()}},
             "epochs": epochs, "coverage": info_stack["coverage"], "new_compound": new_report}

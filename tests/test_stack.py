@@ -194,3 +194,20 @@ def test_without_stack_the_networks_predict(tiny):
     assert pred.noise_sd.shape == (tiny.n_genes,)
     with pytest.raises(ValueError, match="no calibrated intervals"):
         pred.predict_interval(["B cells"], ["CCO"])
+
+
+def test_restricted_weights_leave_other_candidates_at_zero():
+    """The ranking guard refits over the baselines only: the other candidates get weight 0 exactly."""
+    from scperturb_core.stack import POOLED, _restricted_weights, row_grams
+
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=(12, 30)).astype(np.float32)
+    good = y + 0.1 * rng.normal(size=y.shape).astype(np.float32)  # the best candidate, but not allowed
+    base = 0.5 * y + rng.normal(size=y.shape).astype(np.float32)
+    zeros = np.zeros_like(y)
+    G, b, c = row_grams([zeros, base, good], y)
+    groups = np.array(["B cells"] * 12)
+    free = _restricted_weights("pooled", G, b, c, 30, groups, None)[POOLED]
+    assert free[2] > 0.5
+    only = _restricted_weights("pooled", G, b, c, 30, groups, np.array([0, 1]))[POOLED]
+    assert only.shape == (3,) and only[2] == 0.0 and only[1] > 0
