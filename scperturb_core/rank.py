@@ -97,8 +97,9 @@ def z_value(level: float = INTERVAL_LEVEL) -> float:
 
 
 def has_intervals(predictor: object | None) -> bool:
-    """True when ``predictor`` offers calibrated intervals (``predict_interval``)."""
-    return callable(getattr(predictor, "predict_interval", None))
+    """True when ``predictor`` offers calibrated intervals (``predict_interval``; a Predictor trained
+    without shift-true folds has the method but no intervals: ``stacked`` is False)."""
+    return callable(getattr(predictor, "predict_interval", None)) and getattr(predictor, "stacked", True) is not False
 
 
 @runtime_checkable

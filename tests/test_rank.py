@@ -305,3 +305,13 @@ def test_ranks_and_ties():
                                   [[1, 2, 2, 4], [1, 1, 1, 1]])
     # a flat profile: the set genes take the top positions one after another -> ES = +1 at the first genes
     np.testing.assert_allclose(enrichment_score(np.array([[1, 1]]), np.array([[0.0, 0.0]]), 4), [1.0])
+
+
+def test_unstacked_predictor_uses_the_labelled_fallback(tiny):
+    """A predictor with the method but no calibrated intervals (stacked False) is not treated as calibrated."""
+    from scperturb_core.rank import has_intervals
+
+    pred = FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.25)
+    assert has_intervals(pred)
+    pred.stacked = False
+    assert not has_intervals(pred)
