@@ -148,7 +148,7 @@ def dataset_sidebar() -> None:
             if data.simulated:
                 st.badge("simulated values", icon=":material/science:", color="orange")
     if data is not None:
-        warmup.warm(data)  # its maps and models start in the background, once for all sessions
+        warmup.warm(data)  # its maps and models start in the background, once for all visitors
     st.session_state[Keys.ACTIVE] = data
 
 
