@@ -186,7 +186,7 @@ def dataset_sidebar() -> None:
             for note in data.notes:  # what the loader normalised (e.g. spaces stripped from names)
                 st.warning(note, icon=":material/info:")
     if data is not None:
-        warmup.warm(data)  # its maps and models start in the background, once for all sessions
+        warmup.warm(data)  # its maps and models start in the background, once for all visitors
     st.session_state[Keys.ACTIVE] = data
 
 

@@ -68,7 +68,7 @@ def _response_map(key: str, _data) -> pd.DataFrame:
 
 def _map_job(basis: str, smiles: tuple[str, ...], data) -> warmup.Job | None:
     """None when the chosen map is on disk (drawn at once), else its background job (started once for all
-    sessions; the map is computed once per install and dataset)."""
+    visitors; the map is computed once per install and dataset)."""
     if basis == RESPONSES and data is not None:
         if profile_map_stored(data):
             return None

@@ -101,7 +101,7 @@ def _model_stamp(data: PerturbData) -> str:
 def get_predictor(data: PerturbData) -> PredictorLike | None:
     """The default models of ``data``, or None while they are still being trained or when unavailable.
 
-    The models come from one background job per dataset, shared by all sessions. Loading models from
+    The models come from one background job per dataset, shared by all visitors. Loading models from
     disk is waited for in place (a bar); while models are being trained, a bar whose status advances
     is shown here, None is returned so the page can show its measured parts, and the page reruns when
     the models are ready. An unavailable model is one ``st.error`` line.

@@ -192,7 +192,7 @@ _JOBS = JobRegistry()
 
 
 def jobs() -> JobRegistry:
-    """The process-wide job registry (shared by every session of a server)."""
+    """The process-wide job registry (shared by every visitor of a server)."""
     return _JOBS
 
 
