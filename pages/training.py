@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from pages.common import Keys, require_data, simulated_badge
+from scperturb_core import warmup
 from scperturb_core.baselines import BASELINE_NAMES
 from scperturb_core.checkpoint import ModelDirError
 from scperturb_core.data import PerturbData
@@ -121,6 +122,16 @@ def default_models_section(data: PerturbData) -> None:
                "Transformer, with every choice (epochs, weights, new-compound shrinkage, intervals) made on "
                "shift-true folds -- B/Myeloid rows of compounds measured there, held out while their T/NK rows "
                "stay. Trained once per dataset on first use and cached on disk; the Rank and Predict pages use it.")
+    if warmup.jobs().get(warmup.models_key(data)) is not None:
+        # the server's background warm-up is training (or has trained) them: follow that job, never
+        # start a second training of the same models
+        from pages.predictor_ui import get_predictor
+
+        pred = get_predictor(data)
+        if pred is None:
+            return
+        _default_models_view(data, pred)
+        return
     try:
         target = default_model_dir(data)
         if (target / "manifest.json").exists():
@@ -134,6 +145,10 @@ def default_models_section(data: PerturbData) -> None:
     except ValueError as exc:
         st.error(f"Default models unavailable: {str(exc).splitlines()[0]}", icon=":material/error:")
         return
+    _default_models_view(data, pred)
+
+
+def _default_models_view(data: PerturbData, pred: Predictor) -> None:
     info = pred.info
     cols = st.columns(4)
     cols[0].metric("Training rows", f"{info.get('n_rows', data.n_rows):,}")
