@@ -106,7 +106,10 @@ _OPEN_BARS = """() => [...document.querySelectorAll('[data-testid="stProgress"] 
 
 
 def _running(page) -> bool:
-    return (page.locator('[data-testid="stStatusWidget"]').count() > 0
+    app = page.locator('[data-testid="stApp"]')
+    state = app.first.get_attribute("data-test-script-state") if app.count() else None
+    return (state != "notRunning"
+            or page.locator('[data-testid="stStatusWidget"]').count() > 0
             or page.locator('[data-testid="stSpinner"]').count() > 0
             or page.evaluate(_OPEN_BARS) > 0)
 

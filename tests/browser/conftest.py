@@ -109,11 +109,15 @@ def page(browser, app_server):
 
 
 def wait_idle(page, timeout_s: float = 300) -> None:
-    """Wait until the Streamlit script run has finished (no status widget 'Running...')."""
+    """Wait until the Streamlit script run has finished: the ``stApp`` element's
+    ``data-test-script-state`` is ``notRunning`` (headless Streamlit shows no running indicator) and no
+    status widget shows, steadily for ``SETTLE_S``."""
     deadline = time.monotonic() + timeout_s
     idle_since = None
+    app = page.locator('[data-testid="stApp"]')
     while time.monotonic() < deadline:
-        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        state = app.first.get_attribute("data-test-script-state") if app.count() else None
+        running = state != "notRunning" or page.locator('[data-testid="stStatusWidget"]').count() > 0
         if running:
             idle_since = None
         elif idle_since is None:

@@ -23,8 +23,10 @@ TIMEOUT_MS = 600_000
 async def _idle(page, settle_s: float = 1.0, timeout_s: float = 600) -> None:
     deadline = time.monotonic() + timeout_s
     idle_since = None
+    app = page.locator('[data-testid="stApp"]')
     while time.monotonic() < deadline:
-        if await page.locator('[data-testid="stStatusWidget"]').count():
+        state = await app.first.get_attribute("data-test-script-state") if await app.count() else None
+        if state != "notRunning" or await page.locator('[data-testid="stStatusWidget"]').count():
             idle_since = None
         elif idle_since is None:
             idle_since = time.monotonic()
