@@ -770,12 +770,7 @@ def _fit_new(lco: list[_Fold], X: np.ndarray, members: Sequence[str]):
             pred[te] = shrink(m[te], base[te], fit_shrinkage(m[tr], base[tr], y[tr], bins[tr]), bins[te])
         cf[name], scores[name] = pred, float(_rmse_rows(y, pred).mean())
     best = min(scores, key=scores.get)
-    # one-standard-error rule: a model is used for new compounds only when its cross-fitted gain over
-    # the cell-type mean is larger than the gain's standard error (small, noisy gains on a few
-    # compound folds did not carry over to other compounds in the simulator family)
-    gain = _rmse_rows(y, base) - _rmse_rows(y, cf[best])
-    se = float(gain.std(ddof=1) / np.sqrt(len(gain))) if len(gain) > 1 else np.inf
-    if float(gain.mean()) > se:
+    if scores[best] < base_score - 1e-9:
         factors = fit_shrinkage(options[best], base, y, bins)
         resid = y - cf[best]
     else:
@@ -783,8 +778,7 @@ def _fit_new(lco: list[_Fold], X: np.ndarray, members: Sequence[str]):
         resid = y - base
     report = {"rows": int(len(y)), "cell-type mean": base_score, "member": best,
               "shrunk (cross-fitted)": {k: v for k, v in scores.items()},
-              "ratio": (scores[best] if float(gain.mean()) > se else base_score) / base_score,
-              "gain": float(gain.mean()), "gain_se": se,
+              "ratio": (min(scores[best], base_score)) / base_score,
               "factors": [round(float(v), 4) for v in factors], "sim_edges": list(SIM_EDGES),
               "rows_per_bin": [int((bins == k).sum()) for k in range(len(SIM_EDGES))]}
     return best, factors, report, resid, bins, fold_of
