@@ -241,7 +241,7 @@ def _read_table(data: bytes, label: str, notes: list[str] | None = None) -> pa.T
     dup_genes = gene_names[gene_names.duplicated()].unique().tolist()
     if dup_genes:
         raise DataError(f"duplicated gene columns: {_preview(dup_genes)}")
-    dup_meta = sorted({n for n in names if names.count(n) > 1} & set(META_COLUMNS))
+    dup_meta = sorted(c for c in META_COLUMNS if names.count(c) > 1)  # 5 counts, not one per column
     if dup_meta:
         raise DataError(f"duplicated metadata columns: {_preview(dup_meta)}")
     _check_gene_names(list(gene_names))

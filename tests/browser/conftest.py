@@ -2,6 +2,7 @@
 Debian's headless Chromium (``/usr/bin/chromium``; Playwright's own browser download is not used)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -39,16 +40,23 @@ def app_server(server_cache) -> Iterator[str]:
     """Start the app on a free loopback port and wait until it answers; yield its URL."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's 'chromium' package")
-    port = _free_port()
-    cache = server_cache
-    env = dict(os.environ, SCPERTURB_CACHE=str(cache))
+    env = dict(os.environ, SCPERTURB_CACHE=str(server_cache))
     env.pop("SCPERTURB_DATA", None)
-    log = open(cache / "streamlit.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with running_server(["streamlit", "run", "app.py"], env, server_cache / "streamlit.log",
+                        ["--server.fileWatcherType", "none"]) as (url, _proc):
+        yield url
+
+
+@contextlib.contextmanager
+def running_server(command: list[str], env: dict, log_path: Path, extra: list[str] = ()):
+    """Start ``python -m <command> ... --server.port P`` on a free local port, wait for its health
+    check (90 s), yield ``(url, process)``, and stop it afterwards."""
+    port = _free_port()
+    args = [sys.executable, "-m", *command, *(["--"] if command[0] == "scperturb_core" else []),
+            "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", *extra]
+    log = open(log_path, "wb")
+    proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     try:
@@ -59,9 +67,9 @@ def app_server(server_cache) -> Iterator[str]:
             except OSError:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start: {(cache / 'streamlit.log').read_text()[-2000:]}")
+                raise RuntimeError(f"the server did not start: {log_path.read_text()[-2000:]}")
             time.sleep(0.3)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 
 import pytest
 
 from scperturb_core import warmup
-from tests.browser.conftest import ROOT, _free_port, assert_no_errors, wait_idle
+from tests.browser.conftest import assert_no_errors, running_server, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,34 +22,10 @@ WARMUP_TIMEOUT_S = 600
 def warm_server(tmp_path_factory, tiny_parquet) -> Iterator[tuple[str, object, subprocess.Popen]]:
     """``python -m scperturb_core serve`` with an empty cache, warming the tiny dataset (``$SCPERTURB_DATA``)."""
     cache = tmp_path_factory.mktemp("warmup-cache")
-    port = _free_port()
     env = dict(os.environ, SCPERTURB_CACHE=str(cache), SCPERTURB_WARMUP="1", SCPERTURB_DATA=str(tiny_parquet))
     env.pop("NUMBA_CACHE_DIR", None)
-    log = open(cache / "server.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "scperturb_core", "serve", "--", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            try:
-                if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {(cache / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.3)
+    with running_server(["scperturb_core", "serve"], env, cache / "server.log") as (url, proc):
         yield url, cache, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _events(cache, name: str) -> list[dict]:
