@@ -64,14 +64,6 @@ def _column_ranks(a: np.ndarray) -> np.ndarray:
     return rankdata(a, axis=0, method="average")
 
 
-def _columnwise_pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a - a.mean(axis=0, keepdims=True)
-    b = b - b.mean(axis=0, keepdims=True)
-    denom = np.sqrt(np.sum(a * a, axis=0) * np.sum(b * b, axis=0))
-    num = np.sum(a * b, axis=0)
-    return np.divide(num, denom, out=np.zeros_like(num), where=denom > 0)
-
-
 def ranking_quality(y_true: np.ndarray, y_pred: np.ndarray, groups=None, k: int = 10,
                     top_share: float = 0.1) -> dict[str, float]:
     """Per-gene ranking of compounds, predicted vs true (higher is better).
@@ -102,7 +94,7 @@ def ranking_quality(y_true: np.ndarray, y_pred: np.ndarray, groups=None, k: int 
         n_top = max(1, int(round(top_share * t.shape[1])))
         genes = np.argsort(-t.std(axis=0), kind="stable")[:n_top]
         t, p = t[:, genes], p[:, genes]
-        rho = _columnwise_pearson(_column_ranks(t), _column_ranks(p))
+        rho = rowwise_pearson_values(_column_ranks(t).T, _column_ranks(p).T)  # one value per gene
         kk = max(1, min(k, len(rows) // 2))
         k_used = min(k_used, kk)
         top_t = np.argsort(t, axis=0, kind="stable")[:kk]

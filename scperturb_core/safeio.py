@@ -255,11 +255,12 @@ def _existing_ancestor(path: Path, option: str) -> Path:
     raise InputError(f"{option}: cannot write {str(path)!r}: no existing parent folder")
 
 
-def check_output_file(path: str | os.PathLike | None, option: str = "--out") -> Path:
-    """``path`` as a :class:`Path` when a file can be written there; checked before any computation."""
+def _output_target(path: str | os.PathLike | None, option: str, what: str) -> tuple[str, Path, os.stat_result | None]:
+    """``(text, path, stat or None when nothing is there yet)`` of an output ``path``; an empty path or
+    an unusable one (e.g. a name too long) is one :class:`InputError`."""
     text = "" if path is None else os.fspath(path)
     if not str(text).strip():
-        raise InputError(f"{option} is empty: give a file path")
+        raise InputError(f"{option} is empty: give a {what} path")
     p = Path(text)
     try:
         st = os.stat(p)
@@ -267,6 +268,12 @@ def check_output_file(path: str | os.PathLike | None, option: str = "--out") -> 
         st = None
     except OSError as exc:
         raise InputError(f"{option}: cannot use {str(text)!r} ({exc.strerror})") from None
+    return text, p, st
+
+
+def check_output_file(path: str | os.PathLike | None, option: str = "--out") -> Path:
+    """``path`` as a :class:`Path` when a file can be written there; checked before any computation."""
+    text, p, st = _output_target(path, option, "file")
     if st is not None:
         if stat.S_ISDIR(st.st_mode):
             raise InputError(f"{option} must be a file path, got the folder {str(text)!r}")
@@ -281,16 +288,7 @@ def check_output_file(path: str | os.PathLike | None, option: str = "--out") -> 
 
 def check_output_dir(path: str | os.PathLike | None, option: str = "--out") -> Path:
     """``path`` as a :class:`Path` when a folder can be written there; checked before any computation."""
-    text = "" if path is None else os.fspath(path)
-    if not str(text).strip():
-        raise InputError(f"{option} is empty: give a folder path")
-    p = Path(text)
-    try:
-        st = os.stat(p)
-    except (FileNotFoundError, NotADirectoryError):
-        st = None
-    except OSError as exc:
-        raise InputError(f"{option}: cannot use {str(text)!r} ({exc.strerror})") from None
+    text, p, st = _output_target(path, option, "folder")
     if st is not None and not stat.S_ISDIR(st.st_mode):
         raise InputError(f"{option} must be a folder, got the file {str(text)!r}")
     _existing_ancestor(p, option)
