@@ -17,6 +17,9 @@ import numpy as np
 
 from .constants import BENCHMARK_DATASET_ID, CELL_TYPE, DEMO, ID, SM_NAME
 
+#: the provenance file written beside a Kaggle submission CSV (``submission.csv.provenance.json``)
+PROVENANCE_SUFFIX = ".provenance.json"
+
 log = logging.getLogger(__name__)
 
 
@@ -166,7 +169,20 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     frame.insert(0, ID, id_map[ID].to_numpy())
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
-    print(f"wrote {out}: {len(frame)} rows x {len(pred.genes)} genes (+ id) in {seconds:.2f} s of prediction")
+    # the Kaggle submission must stay exactly id + genes: its provenance goes into a file beside it
+    from .io import atomic_write_text
+    from .provenance import MEASURED_VALUES, SIMULATED, manifest_id
+
+    simulated = pred.info.get("simulated")
+    facts = {"file": out.name, "values": "predicted",
+             "training_dataset": pred.info.get("dataset", "unknown"),
+             "training_values": "unknown" if simulated is None else (SIMULATED if simulated else MEASURED_VALUES),
+             "model_id": manifest_id(args.model_dir)}
+    side = out.with_name(out.name + PROVENANCE_SUFFIX)
+    atomic_write_text(side, json.dumps(facts, indent=1))
+    note = "  [trained on SIMULATED values]" if simulated else ""
+    print(f"wrote {out}: {len(frame)} rows x {len(pred.genes)} genes (+ id) in {seconds:.2f} s of prediction; "
+          f"provenance in {side.name}{note}")
     return 0
 
 

@@ -40,7 +40,12 @@ def test_predict_writes_a_submission(model_dir, tiny, tmp_path, capsys):
     assert list(sub.columns) == ["id", *tiny.genes]
     assert sub["id"].tolist() == tiny.id_map["id"].tolist()
     assert sub.shape == (len(tiny.id_map), tiny.n_genes + 1) and sub.notna().all().all()
-    assert "wrote" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "submission.csv.provenance.json" in printed
+    facts = json.loads((tmp_path / "submission.csv.provenance.json").read_text())
+    assert facts["file"] == "submission.csv" and facts["values"] == "predicted"
+    assert facts["training_values"] in ("simulated", "measured", "unknown")
+    assert len(facts["model_id"]) == 16
 
 
 def test_benchmark_small(tiny_parquet, tmp_path, capsys):
