@@ -18,8 +18,9 @@ training file holds exactly that situation for the compounds measured in the spa
    are still ranked as the plain compound mean ranks them).
 3. **New molecules.** On leave-compounds-out folds, a new compound's prediction is
    ``cell-type mean + f(similarity) * (model - cell-type mean)`` with one factor in [0, 1] per Tanimoto
-   similarity bin (monotone in similarity), chosen on those folds; all factors are 0 (the cell-type
-   mean) when the cross-fitted result does not beat the cell-type mean.
+   similarity bin (monotone in similarity), chosen on those folds: the least-squares factors times
+   :data:`NEW_SAFETY`, kept only when that rule, cross-fitted, beats the cell-type mean overall *and* in
+   every fold; otherwise all factors are 0 (the cell-type mean).
 4. **Intervals.** Half-width = ``multiplier * gene_scale`` with the multiplier a quantile of
    ``|residual| / gene_scale`` over cross-fitted out-of-fold residuals, per (measured compound, target
    cell type) or (new compound, similarity bin); coverage is measured cross-fitted too.
@@ -58,6 +59,12 @@ POOLED = "*"
 LEVELS: tuple[float, ...] = (0.5, 0.8, 0.9, 0.95)
 #: lower edges of the Tanimoto-similarity bins of new compounds
 SIM_EDGES: tuple[float, ...] = (0.0, 0.3, 0.45, 0.6)
+#: share of the fitted new-compound factors that is used. With few held-out compounds the fitted factor
+#: is noisy and optimistic (the best member and bin are picked on the same rows); half of it still gains
+#: whenever the true best factor exceeds a quarter of the fitted one, and keeps 3/4 of the gain when the
+#: fit is right. Decided on the simulator family: the full factors were 0.4-3.4 % worse than the
+#: cell-type mean on held-out compounds in 3 of 9 settings (bench/SUITE.md).
+NEW_SAFETY = 0.5
 #: baselines that predict the same value for every compound of a cell type
 COMPOUND_AGNOSTIC: frozenset[str] = frozenset({ZEROS, GENE_MEAN, CT_MEAN})
 #: weight of the compound mean added to a compound-agnostic fallback, so its ranking of compounds is the
@@ -761,24 +768,31 @@ def _fit_new(lco: list[_Fold], X: np.ndarray, members: Sequence[str]):
     options = {READOUT: np.concatenate([f.cands[READOUT] for f in lco])}
     for kind in members:
         options[kind] = np.concatenate([f.pipe.to_genes(f.traces[kind][-1]) for f in lco])
-    base_score = float(_rmse_rows(y, base).mean())
-    scores, cf = {}, {}
+    base_rows = _rmse_rows(y, base)
+    base_score = float(base_rows.mean())
+    folds = range(len(lco))
+    scores, cf, every_fold = {}, {}, {}
     for name, m in options.items():
         pred = np.zeros_like(y)
-        for i in range(len(lco)):
+        for i in folds:
             tr, te = fold_of != i, fold_of == i
-            pred[te] = shrink(m[te], base[te], fit_shrinkage(m[tr], base[tr], y[tr], bins[tr]), bins[te])
-        cf[name], scores[name] = pred, float(_rmse_rows(y, pred).mean())
+            factors = NEW_SAFETY * fit_shrinkage(m[tr], base[tr], y[tr], bins[tr])
+            pred[te] = shrink(m[te], base[te], factors, bins[te])
+        rows = _rmse_rows(y, pred)
+        cf[name], scores[name] = pred, float(rows.mean())
+        every_fold[name] = all(rows[fold_of == i].mean() < base_rows[fold_of == i].mean() for i in folds)
     best = min(scores, key=scores.get)
-    if scores[best] < base_score - 1e-9:
-        factors = fit_shrinkage(options[best], base, y, bins)
+    adopted = scores[best] < base_score - 1e-9 and every_fold[best]
+    if adopted:
+        factors = NEW_SAFETY * fit_shrinkage(options[best], base, y, bins)
         resid = y - cf[best]
     else:
         factors = np.zeros(len(SIM_EDGES))
         resid = y - base
     report = {"rows": int(len(y)), "cell-type mean": base_score, "member": best,
               "shrunk (cross-fitted)": {k: v for k, v in scores.items()},
-              "ratio": (min(scores[best], base_score)) / base_score,
+              "beats the cell-type mean in every fold": every_fold, "safety": NEW_SAFETY,
+              "ratio": (scores[best] if adopted else base_score) / base_score,
               "factors": [round(float(v), 4) for v in factors], "sim_edges": list(SIM_EDGES),
               "rows_per_bin": [int((bins == k).sum()) for k in range(len(SIM_EDGES))]}
     return best, factors, report, resid, bins, fold_of

@@ -17,8 +17,8 @@ from scperturb_core.metrics import mrrmse
 from scperturb_core.models import MLPConfig, TransformerConfig
 from scperturb_core.predictor import Predictor
 from scperturb_core.splits import shift_folds
-from scperturb_core.stack import (BASELINE_CANDIDATES, SIM_EDGES, GroupMeans, fit_fold, fit_shrinkage, row_grams,
-                                  fit_weights, mix_rmse)
+from scperturb_core.stack import (BASELINE_CANDIDATES, CT_MEAN, NEW_SAFETY, READOUT, SIM_EDGES, GroupMeans, _fit_new,
+                                  _Fold, fit_fold, fit_shrinkage, fit_weights, mix_rmse, row_grams)
 from scperturb_core.train import ModelSpec, TrainConfig, train_ensemble
 
 SMALL = ModelSpec(features=FeatureConfig(n_components=8), mlp=MLPConfig(hidden=32),
@@ -97,6 +97,42 @@ def test_shrinkage_is_in_unit_interval_and_monotone():
     f = fit_shrinkage(model, base, truth, bins)
     assert f.shape == (len(SIM_EDGES),) and (f >= 0).all() and (f <= 1).all()
     assert np.all(np.diff(f) >= -1e-12) and f[-1] > 0.5
+
+
+def _lco_folds(quality_per_fold, n=40, g=25, seed=0):
+    """Leave-compounds-out folds whose readout is ``quality * truth + noise`` (cell-type mean 0)."""
+    rng = np.random.default_rng(seed)
+    folds, X = [], []
+    for i, q in enumerate(quality_per_fold):
+        y = rng.normal(size=(n, g))
+        model = q * y + rng.normal(0, 0.5, size=(n, g))
+        folds.append(_Fold(np.arange(i * n, (i + 1) * n), {CT_MEAN: np.zeros((n, g), np.float32),
+                                                          READOUT: model.astype(np.float32)},
+                           {}, {}, None, rng.uniform(0.1, 0.7, n)))
+        X.append(y)
+    return folds, np.concatenate(X).astype(np.float32)
+
+
+def test_new_compound_shrinkage_is_a_safe_share_of_the_fit_when_every_fold_gains():
+    folds, X = _lco_folds([0.8, 0.7, 0.9])
+    member, factors, report, resid, bins, fold_of = _fit_new(folds, X, [])
+    y = X
+    base = np.zeros_like(y)
+    model = np.concatenate([f.cands[READOUT] for f in folds])
+    np.testing.assert_allclose(factors, NEW_SAFETY * fit_shrinkage(model, base, y, bins))
+    assert member == READOUT and factors.max() > 0 and report["ratio"] < 1
+    assert all(report["beats the cell-type mean in every fold"].values())
+
+
+def test_new_compound_falls_back_to_the_cell_type_mean_when_a_fold_loses():
+    # two folds where the model helps, one where it is noise: the pooled gain is positive,
+    # but the rule must hold in every fold to be shipped
+    folds, X = _lco_folds([0.9, 0.9, 0.0])
+    member, factors, report, resid, bins, fold_of = _fit_new(folds, X, [])
+    assert report["shrunk (cross-fitted)"][READOUT] < report["cell-type mean"]
+    assert not report["beats the cell-type mean in every fold"][READOUT]
+    assert np.all(factors == 0) and report["ratio"] == 1.0
+    np.testing.assert_allclose(resid, X)  # residuals (intervals) are those of the cell-type mean
 
 
 def test_default_predictor_is_stacked_and_reports(trained, tiny):
