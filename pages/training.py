@@ -189,9 +189,15 @@ def _validation_section(pred: Predictor) -> None:
         c2.dataframe(tables["coverage"].style.format("{:.1%}", na_rep="-"), width="stretch")
     new = tables["new_compound"]
     if new and new.get("ratio") is not None:
-        c2.caption(f"New molecules: {new.get('member')} shrunk towards the cell-type mean by similarity "
-                   f"(factors {new.get('factors')}); cross-fitted {new['ratio']:.3f} x the "
-                   "cell-type mean on leave-compounds-out folds.")
+        factors = new.get("factors") or []
+        if any(factors):
+            c2.caption(f"New molecules: {new.get('member')} shrunk towards the cell-type mean by similarity "
+                       f"(factors {factors}: {new.get('safety', 1):g} x the fitted ones, kept because they beat the "
+                       f"cell-type mean in every leave-compounds-out fold); cross-fitted {new['ratio']:.3f} x the "
+                       "cell-type mean.")
+        else:
+            c2.caption("New molecules: predicted as the cell-type mean (no model correction beat it in every "
+                       "leave-compounds-out fold).")
 
 
 def train_section(data: PerturbData) -> None:
