@@ -18,7 +18,7 @@ import streamlit as st
 from pages.common import follow_job
 from scperturb_core import warmup
 from scperturb_core.data import PerturbData
-from scperturb_core.rank import PredictorLike, ValueCube, build_cube
+from scperturb_core.rank import PredictorLike, ValueCube
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,6 @@ class _Registry:
 
 @st.cache_resource(show_spinner=False)
 def _predictors() -> _Registry:
-    return _Registry()
-
-
-@st.cache_resource(show_spinner=False)
-def _cubes() -> _Registry:
     return _Registry()
 
 
@@ -133,18 +128,13 @@ def get_predictor(data: PerturbData) -> PredictorLike | None:
 
 
 def get_cube(data: PerturbData, predictor: PredictorLike | None) -> ValueCube:
-    """Measured + predicted values of every compound x cell type of ``data`` (built once per model)."""
-    key = f"{data.key}:{id(predictor) if predictor is not None else 'measured'}"
-    reg = _cubes()
-    cube = reg.get(key)
+    """Measured + predicted values of every compound x cell type of ``data``: built once per process and
+    model, usually by the warm-up right after it loaded the models (:func:`scperturb_core.warmup.cube`)."""
+    cube = warmup.cached_cube(data, predictor)
     if cube is not None:
         return cube
-    with reg.lock(key):
-        cube = reg.get(key)
-        if cube is None:
-            bar = st.progress(0.0, text="predicting the unmeasured compound x cell type pairs...")
-            cube = build_cube(data, predictor, on_progress=lambda done, total: bar.progress(
-                done / max(total, 1), text=f"predicted {done} of {total} unmeasured pairs"))
-            bar.empty()
-            reg.put(key, cube)
+    bar = st.progress(0.0, text="predicting the unmeasured compound x cell type pairs...")
+    cube = warmup.cube(data, predictor, on_progress=lambda done, total: bar.progress(
+        done / max(total, 1), text=f"predicted {done} of {total} unmeasured pairs"))
+    bar.empty()
     return cube

@@ -25,7 +25,8 @@ from .data import PerturbData
 from .features import FeaturePipeline
 from .io import cache_dir
 from .models import PerturbNet
-from .stack import CT_MEAN, LEVELS, POOLED, StackState, apply_weights, candidate_predictions, shrink, sim_bin
+from .stack import (COMPOUND_MEAN, CT_MEAN, GENE_MEAN, LEVELS, POOLED, StackState, apply_weights,
+                    candidate_predictions, row_scale, row_strength, shrink, sim_bin)
 from .train import History, ModelSpec, predict_components, train_ensemble
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,7 @@ class Predictor:
         out = np.zeros((len(smiles), len(self.genes)), dtype=np.float32)
         known = np.ones(len(smiles), dtype=bool)
         bins = np.zeros(len(smiles), dtype=np.int64)
+        strength = np.zeros(len(smiles), dtype=np.float64)  # of the compound's measured response (intervals)
         for sl in self._chunks(len(smiles)):
             nm = None if names is None else names[sl]
             if not self.stacked:
@@ -157,15 +159,17 @@ class Predictor:
                 chunk[new] = shrink(cands[st.new_member][new], cands[CT_MEAN][new], st.shrink, b)
                 bins[sl][new] = b
             known[sl] = comp_idx >= 0
+            strength[sl] = row_strength(cands[COMPOUND_MEAN], cands[GENE_MEAN])
             out[sl] = chunk
-        return out, known, bins
+        return out, known, bins, strength
 
     def predict_interval(self, cell_types: Sequence[str], smiles: Sequence[str],
                          names: Sequence[str | None] | None = None,
                          level: float = 0.8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``(estimate, lower, upper)``, each float32 ``(n, g)``: :meth:`predict` and a ``level`` interval.
 
-        Half-widths are a multiplier times a per-gene scale, the multiplier calibrated on cross-fitted
+        Half-widths are a multiplier times a per-gene scale (times, for a measured compound, a row scale
+        that grows with the strength of its measured response), the multiplier calibrated on cross-fitted
         out-of-fold residuals per target cell type (measured compounds) or similarity bin (new
         compounds). Levels: :data:`~scperturb_core.stack.LEVELS`; others raise ``ValueError``.
         """
@@ -174,11 +178,12 @@ class Predictor:
         if not any(abs(float(level) - lv) < 1e-9 for lv in LEVELS):
             raise ValueError(f"unsupported interval level {level!r}; choose one of {list(LEVELS)}")
         level = min(LEVELS, key=lambda lv: abs(lv - float(level)))
-        est, known, bins = self._predict(cell_types, smiles, names, with_groups=True)
-        cts = list(cell_types)
+        est, known, bins, strength = self._predict(cell_types, smiles, names, with_groups=True)
+        cts, st = list(cell_types), self.stack
+        rows = np.where(known, row_scale(strength, st.row_beta, st.row_ref), 1.0)  # new compounds: bins only
         half = np.empty(len(est), dtype=np.float32)
         for i in range(len(est)):
-            half[i] = self.stack.multiplier(level, bool(known[i]), cts[i], int(bins[i]))
+            half[i] = st.multiplier(level, bool(known[i]), cts[i], int(bins[i])) * rows[i]
         width = half[:, None] * self.stack.scale[None, :]
         return est, (est - width).astype(np.float32), (est + width).astype(np.float32)
 

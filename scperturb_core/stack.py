@@ -21,9 +21,13 @@ training file holds exactly that situation for the compounds measured in the spa
    similarity bin (monotone in similarity), chosen on those folds: the least-squares factors times
    :data:`NEW_SAFETY`, kept only when that rule, cross-fitted, beats the cell-type mean overall *and* in
    every fold; otherwise all factors are 0 (the cell-type mean).
-4. **Intervals.** Half-width = ``multiplier * gene_scale`` with the multiplier a quantile of
-   ``|residual| / gene_scale`` over cross-fitted out-of-fold residuals, per (measured compound, target
-   cell type) or (new compound, similarity bin); coverage is measured cross-fitted too.
+4. **Intervals.** Half-width = ``multiplier * gene_scale * row_scale`` with the multiplier a quantile
+   of ``|residual| / (gene_scale * row_scale)`` over cross-fitted out-of-fold residuals, per (measured
+   compound, target cell type) or (new compound, similarity bin); coverage is measured cross-fitted too.
+   ``row_scale`` (measured compounds; 1 for new ones) grows with the strength of the compound's measured
+   response (:func:`row_strength`): the compounds measured in B / Myeloid cells include more strong,
+   noisy responders than the ones the test asks for, so residuals pooled over them would make every
+   interval too wide. Its exponent is fitted on the same out-of-fold rows (:func:`fit_row_scale`).
 
 :class:`StackState` is the fitted, saved part; :func:`fit_stacked` builds it (with the final networks).
 """
@@ -291,8 +295,42 @@ def gene_scale(X: np.ndarray) -> np.ndarray:
     return np.maximum(sd, floor).astype(np.float32)
 
 
+def row_strength(comp_mean: np.ndarray, gene_mean: np.ndarray) -> np.ndarray:
+    """Strength of each row's compound ``(n,)``: RMS over genes of its compound mean minus the gene mean
+    (0 for a compound without measured rows, whose compound mean is the gene mean)."""
+    d = np.asarray(comp_mean, np.float32) - np.asarray(gene_mean, np.float32)
+    return np.sqrt(np.mean(d.astype(np.float64) ** 2, axis=1))
+
+
+#: largest exponent of the row scale (residual RMS grows at most proportionally to the strength)
+MAX_ROW_BETA = 1.0
+
+
+def row_scale(strength: np.ndarray, beta: float, ref: float) -> np.ndarray:
+    """``((strength + ref) / (2 ref)) ** beta`` ``(n,)``: 1 at the reference strength."""
+    return ((np.asarray(strength, np.float64) + ref) / (2.0 * ref)) ** beta
+
+
+def fit_row_scale(resid: np.ndarray, strength: np.ndarray) -> tuple[float, float]:
+    """``(beta, ref)``: ``ref`` the median strength, ``beta`` the least-squares slope of the log row RMS of
+    the residuals on the log of ``(strength + ref) / (2 ref)``, clipped to ``[0, MAX_ROW_BETA]``."""
+    strength = np.asarray(strength, np.float64)
+    ref = float(np.median(strength)) if len(strength) else 0.0
+    if not np.isfinite(ref) or ref <= 0:
+        return 0.0, 1.0
+    r = _rmse_rows(resid, 0.0)
+    ok = r > 0
+    if ok.sum() < 3:
+        return 0.0, ref
+    x, yv = np.log((strength[ok] + ref) / (2 * ref)), np.log(r[ok])
+    var = float(np.var(x))
+    beta = float(np.cov(x, yv, bias=True)[0, 1] / var) if var > 1e-12 else 0.0
+    return float(np.clip(beta, 0.0, MAX_ROW_BETA)), ref
+
+
 def interval_multipliers(resid: np.ndarray, scale: np.ndarray) -> dict[str, float]:
-    """``{level: quantile of |resid| / scale}`` over every value of ``resid`` ``(n, g)``."""
+    """``{level: quantile of |resid| / scale}`` over every value of ``resid`` ``(n, g)`` (``scale``
+    broadcasts: ``(g,)`` or ``(n, g)``)."""
     z = (np.abs(np.asarray(resid, np.float32)) / scale).ravel()
     return {f"{lv:g}": float(np.quantile(z, lv)) for lv in LEVELS}
 
@@ -317,6 +355,7 @@ class StackState:
         shrink: factor per similarity bin (:data:`SIM_EDGES`).
         intervals: ``{"measured|<cell type or *>" or "new|<bin or *>": {level: multiplier}}``.
         scale: per-gene interval scale ``(g,)``; noise_sd: per-gene measurement noise ``(g,)``.
+        row_beta, row_ref: the row scale of measured compounds (:func:`row_scale`; 0 = none).
         enabled: False for a model trained without shift-true folds (predicts with the network ensemble).
         report: validation facts (cross-validated table, coverage, epochs) for the Training page.
     """
@@ -332,6 +371,8 @@ class StackState:
     noise_sd: np.ndarray
     enabled: bool = True
     report: dict = field(default_factory=dict)
+    row_beta: float = 0.0
+    row_ref: float = 1.0
 
     @property
     def message(self) -> str | None:
@@ -364,7 +405,7 @@ class StackState:
         meta = {"format": STACK_FORMAT, "enabled": self.enabled, "candidates": list(self.candidates),
                 "weights": {k: [float(x) for x in v] for k, v in self.weights.items()}, "fallback": self.fallback,
                 "new_member": self.new_member, "intervals": self.intervals, "report": self.report,
-                "sim_edges": list(SIM_EDGES)}
+                "sim_edges": list(SIM_EDGES), "row_scale": {"beta": self.row_beta, "ref": self.row_ref}}
         if self.means is not None:
             arrays.update(gene_mean=self.means.gene_mean, ct_mean=self.means.ct_mean, comp_mean=self.means.comp_mean)
             meta["means"] = {"cell_types": self.means.cell_types, "compounds": self.means.compounds}
@@ -417,8 +458,15 @@ class StackState:
         elif meta["enabled"]:
             raise ValueError("an enabled stack needs the baselines' state")
         intervals = {str(k): {str(lv): float(v) for lv, v in t.items()} for k, t in dict(meta["intervals"]).items()}
+        rs = meta.get("row_scale", {"beta": 0.0, "ref": 1.0})  # absent in models saved before it existed
+        try:
+            beta, ref = float(rs["beta"]), float(rs["ref"])
+        except (TypeError, KeyError, ValueError):
+            raise ValueError(f"stack row scale must be {{'beta': number, 'ref': number}}, got {rs!r}") from None
+        if not (0.0 <= beta <= MAX_ROW_BETA and np.isfinite(ref) and ref > 0):
+            raise ValueError(f"stack row scale out of range: beta {beta!r} (0..{MAX_ROW_BETA:g}), ref {ref!r} (> 0)")
         return cls(cands, weights, meta["fallback"], means, str(meta["new_member"]), shr, intervals, scale, noise,
-                   bool(meta["enabled"]), dict(meta.get("report", {})))
+                   bool(meta["enabled"]), dict(meta.get("report", {})), beta, ref)
 
 
 def disabled_state(X: np.ndarray, report: dict | None = None) -> StackState:
@@ -627,11 +675,14 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
     # ---- 2. intervals for measured compounds (cross-fitted residuals of the predictor as shipped)
     scale = gene_scale(X)
     resid = y - final_oof
-    intervals: dict[str, dict[str, float]] = {f"measured|{POOLED}": interval_multipliers(resid, scale)}
+    strength = row_strength(P[COMPOUND_MEAN], P[GENE_MEAN])
+    row_beta, row_ref = fit_row_scale(resid, strength)
+    norm = resid / row_scale(strength, row_beta, row_ref)[:, None].astype(np.float32)
+    intervals: dict[str, dict[str, float]] = {f"measured|{POOLED}": interval_multipliers(norm, scale)}
     for t in sorted(set(cts.tolist())):
         if (cts == t).sum() >= MIN_GROUP_ROWS:
-            intervals[f"measured|{t}"] = interval_multipliers(resid[cts == t], scale)
-    cover_m = _coverage(resid, scale, fold_of, cts, measured=True)
+            intervals[f"measured|{t}"] = interval_multipliers(norm[cts == t], scale)
+    cover_m = _coverage(resid, scale, fold_of, cts, measured=True, strength=strength)
     # ---- 3. new molecules (leave-compounds-out folds, epochs fixed)
     new_member, shrink_f, new_report, cover_n = READOUT, np.zeros(len(SIM_EDGES)), {}, {}
     if lco_folds:
@@ -691,8 +742,9 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
         "cv_seconds": round(cv_seconds, 3),
     }
     info_stack = _finite_or_none(info_stack)
+    info_stack["row_scale"] = {"beta": row_beta, "ref": row_ref}
     state = StackState(cands, weights, None if use_stack else best_base, means, new_member, shrink_f, intervals,
-                       scale, noise, True, info_stack)
+                       scale, noise, True, info_stack, row_beta, row_ref)
     info = {"n_rows": int(len(obs)), "n_val_rows": int(len(oof_idx)), "feature_seconds": round(feat_seconds, 3),
             "train_seconds": {k: round(h.seconds, 3) for k, h in histories.items()},
             "readout_alpha": pipe.readout_alpha, "cv_seconds": round(cv_seconds, 3),
@@ -737,8 +789,10 @@ def _member_weights(P, members, y) -> dict[str, float]:
     return {members[0]: best_w, members[1]: round(1.0 - best_w, 6)}
 
 
-def _coverage(resid: np.ndarray, scale: np.ndarray, fold_of: np.ndarray, groups: np.ndarray, measured: bool) -> dict:
-    """Cross-fitted coverage: each fold's residuals against multipliers fitted on the other folds."""
+def _coverage(resid: np.ndarray, scale: np.ndarray, fold_of: np.ndarray, groups: np.ndarray, measured: bool,
+              strength: np.ndarray | None = None) -> dict:
+    """Cross-fitted coverage: each fold's residuals against multipliers (and, given ``strength``, the row
+    scale) fitted on the other folds."""
     out = {}
     for lv in (0.8, 0.9):
         hit, tot = 0, 0
@@ -746,13 +800,17 @@ def _coverage(resid: np.ndarray, scale: np.ndarray, fold_of: np.ndarray, groups:
             te, tr = fold_of == i, fold_of != i
             if not tr.any():
                 continue
+            rs = np.ones(len(resid))
+            if strength is not None:
+                rs = row_scale(strength, *fit_row_scale(resid[tr], strength[tr]))
+            norm = np.abs(resid) / rs[:, None]
             for gr in sorted(set(groups[te].tolist())):
                 rows_tr = tr & (groups == gr)
                 if rows_tr.sum() < (MIN_GROUP_ROWS if measured else 2):
                     rows_tr = tr
-                m = float(np.quantile((np.abs(resid[rows_tr]) / scale).ravel(), lv))
+                m = float(np.quantile((norm[rows_tr] / scale).ravel(), lv))
                 rows_te = te & (groups == gr)
-                hit += int((np.abs(resid[rows_te]) <= m * scale).sum())
+                hit += int((norm[rows_te] <= m * scale).sum())
                 tot += int(rows_te.sum()) * resid.shape[1]
         out[f"{lv:g}"] = hit / tot if tot else float("nan")
     return out

@@ -42,6 +42,7 @@ EV_WARMUP_DONE = "warmup-done"
 EV_MODELS_TRAINED = "models-trained"
 EV_MODELS_LOADED = "models-loaded"
 EV_MAP_COMPUTED = "map-computed"
+EV_CUBE_BUILT = "cube-built"  # key: "<dataset key>:predicted" or "<dataset key>:measured"
 #: finished jobs kept (with their results) per registry; older ones are forgotten
 KEEP_DONE = 8
 #: a failed job is retried by a new request after this many seconds
@@ -326,15 +327,67 @@ def run_in_worker(task: str, payload, job: Job) -> None:
         raise ValueError(error or f"the warm-up worker for {task} stopped (exit code {code})")
 
 
+#: value cubes kept in memory (one per dataset and model: the default dataset and a user's file fit)
+KEEP_CUBES = 2
+_cubes: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()  # key -> (predictor, cube)
+_cube_guard = threading.Lock()
+_cube_locks: dict[tuple, threading.Lock] = {}
+
+
+def _cube_key(data, predictor) -> tuple:
+    return (data.key or id(data), id(predictor) if predictor is not None else None)
+
+
+def cached_cube(data, predictor):
+    """The value cube of ``data`` with ``predictor`` when already built in this process, else None."""
+    with _cube_guard:
+        hit = _cubes.get(_cube_key(data, predictor))
+    return hit[1] if hit is not None and hit[0] is predictor else None
+
+
+def cube(data, predictor, on_progress: Callable[[int, int], None] | None = None):
+    """The value cube (:func:`scperturb_core.rank.build_cube`) of ``data`` with ``predictor``: built once
+    per process and shared by every visitor; a second caller waits for the first one's build."""
+    from .rank import build_cube
+
+    key = _cube_key(data, predictor)
+    with _cube_guard:
+        lock = _cube_locks.setdefault(key, threading.Lock())
+    with lock:
+        hit = cached_cube(data, predictor)
+        if hit is not None:
+            return hit
+        built = build_cube(data, predictor, on_progress=on_progress)
+        record(EV_CUBE_BUILT, f"{data.key}:{'measured' if predictor is None else 'predicted'}")
+        with _cube_guard:
+            _cubes[key] = (predictor, built)  # the predictor is kept so its id is not reused meanwhile
+            while len(_cubes) > KEEP_CUBES:
+                old, _ = _cubes.popitem(last=False)
+                _cube_locks.pop(old, None)
+        return built
+
+
+def clear_cubes() -> None:
+    """Forget the value cubes built in this process (e.g. between tests)."""
+    with _cube_guard:
+        _cubes.clear()
+        _cube_locks.clear()
+
+
 def models_job(data, registry: JobRegistry | None = None) -> Job:
-    """The job that loads (or trains once, in a worker process) the default models of ``data``."""
+    """The job that loads (or trains once, in a worker process) the default models of ``data``, then
+    predicts its unmeasured compound x cell type pairs (the Rank page's value cube)."""
     from .predictor import default_model_dir
 
     def run(job: Job):
         if not (default_model_dir(data) / "manifest.json").is_file():
             run_in_worker("models", data, job)
         job.report(None, "loading the models")
-        return train_or_load_models(data)
+        pred = train_or_load_models(data)
+        job.report(None, "predicting the unmeasured compound x cell type pairs")
+        cube(data, pred, on_progress=lambda done, total: job.report(
+            None, f"predicting the unmeasured pairs ({done} of {total})"))
+        return pred
 
     return (registry or _JOBS).submit(models_key(data), "prediction models", run, lane="models")
 

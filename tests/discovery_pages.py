@@ -25,15 +25,16 @@ def page(path, tiny_parquet, **state) -> AppTest:
 def fake_models(tiny, monkeypatch):
     """Pages get a FakePredictor instead of training models; the in-memory registries start empty."""
     import pages.predictor_ui as ui
+    from scperturb_core import warmup
     from tests.fake_predictor import FakePredictor
 
     pred = FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.5)
     monkeypatch.setattr(ui, "ensure_models", lambda data, on_progress=None: pred)
     ui._predictors.clear()
-    ui._cubes.clear()
+    warmup.clear_cubes()
     yield pred
     ui._predictors.clear()
-    ui._cubes.clear()
+    warmup.clear_cubes()
 
 
 def small_spec():
@@ -64,9 +65,10 @@ def real_models(tiny_parquet):
 def page_real_models(real_models):
     """The pages use the real (small) default models; the in-memory registries start empty."""
     import pages.predictor_ui as ui
+    from scperturb_core import warmup
 
     ui._predictors.clear()
-    ui._cubes.clear()
+    warmup.clear_cubes()
     yield real_models
     ui._predictors.clear()
-    ui._cubes.clear()
+    warmup.clear_cubes()

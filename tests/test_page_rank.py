@@ -87,19 +87,20 @@ def test_rank_measured_only_and_all_cell_types(tiny_parquet, fake_models):
 
 def test_rank_without_models_falls_back_to_measured(tiny_parquet, monkeypatch):
     import pages.predictor_ui as ui
+    from scperturb_core import warmup
 
     def fail(data, on_progress=None):
         raise ValueError("training failed: out of memory")
 
     monkeypatch.setattr(ui, "ensure_models", fail)
     ui._predictors.clear()
-    ui._cubes.clear()
+    warmup.clear_cubes()
     at = page("pages/rank.py", tiny_parquet).run()
     assert not at.exception
     assert [e.value for e in at.error] == ["Prediction models unavailable: training failed: out of memory"]
     assert set(_table(at)["source"]) == {"measured"}
     ui._predictors.clear()
-    ui._cubes.clear()
+    warmup.clear_cubes()
 
 
 def test_rank_with_real_models(tiny_parquet, page_real_models):

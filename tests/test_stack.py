@@ -17,8 +17,9 @@ from scperturb_core.metrics import mrrmse
 from scperturb_core.models import MLPConfig, TransformerConfig
 from scperturb_core.predictor import Predictor
 from scperturb_core.splits import shift_folds
-from scperturb_core.stack import (BASELINE_CANDIDATES, CT_MEAN, NEW_SAFETY, READOUT, SIM_EDGES, GroupMeans, _fit_new,
-                                  _Fold, fit_fold, fit_shrinkage, fit_weights, mix_rmse, row_grams)
+from scperturb_core.stack import (BASELINE_CANDIDATES, CT_MEAN, MAX_ROW_BETA, NEW_SAFETY, READOUT, SIM_EDGES, GroupMeans,
+                                  _coverage, _fit_new, _Fold, fit_fold, fit_row_scale, fit_shrinkage, fit_weights,
+                                  interval_multipliers, mix_rmse, row_grams, row_scale)
 from scperturb_core.train import ModelSpec, TrainConfig, train_ensemble
 
 SMALL = ModelSpec(features=FeatureConfig(n_components=8), mlp=MLPConfig(hidden=32),
@@ -135,6 +136,37 @@ def test_new_compound_falls_back_to_the_cell_type_mean_when_a_fold_loses():
     np.testing.assert_allclose(resid, X)  # residuals (intervals) are those of the cell-type mean
 
 
+def test_row_scale_makes_intervals_fit_weak_compounds_when_strong_ones_dominate_validation():
+    # residual size proportional to (strength + ref) / (2 ref): validation rows are mostly strong compounds,
+    # the rows to cover are mostly weak ones (as B / Myeloid-measured compounds vs the test's)
+    rng = np.random.default_rng(1)
+    g = 40
+    strength_val = np.concatenate([rng.uniform(0.2, 0.5, 30), rng.uniform(2.0, 4.0, 30)])
+    strength_test = np.concatenate([rng.uniform(0.2, 0.5, 90), rng.uniform(2.0, 4.0, 10)])
+    ref = np.median(strength_val)
+
+    def resid(st):
+        return rng.normal(size=(len(st), g)) * ((st + ref) / (2 * ref))[:, None]
+
+    r_val, r_test = resid(strength_val), resid(strength_test)
+    beta, ref_hat = fit_row_scale(r_val, strength_val)
+    assert 0.7 <= beta <= MAX_ROW_BETA and ref_hat == pytest.approx(ref)
+    scale = np.ones(g, np.float32)
+    plain = interval_multipliers(r_val, scale)["0.8"]
+    rows_val, rows_test = row_scale(strength_val, beta, ref_hat), row_scale(strength_test, beta, ref_hat)
+    scaled = interval_multipliers(r_val / rows_val[:, None], scale)["0.8"]
+    cover_plain = np.mean(np.abs(r_test) <= plain)
+    cover_scaled = np.mean(np.abs(r_test) <= scaled * rows_test[:, None])
+    assert cover_plain > 0.88 and 0.75 <= cover_scaled <= 0.85
+    # no relation between strength and residuals: no row scale
+    beta0, _ = fit_row_scale(rng.normal(size=(60, g)), strength_val)
+    assert beta0 < 0.15
+    # cross-fitted coverage refits the row scale without the held-out fold and is near the level
+    fold_of = np.arange(len(strength_val)) % 3
+    cov = _coverage(r_val, scale, fold_of, np.array(["B cells"] * len(strength_val)), True, strength=strength_val)
+    assert 0.72 <= cov["0.8"] <= 0.88
+
+
 def test_default_predictor_is_stacked_and_reports(trained, tiny):
     st = trained.stack
     assert trained.stacked and st.enabled and trained.info["n_val_rows"] > 0
@@ -198,6 +230,20 @@ def test_round_trip_keeps_the_stack(trained, tiny, tmp_path):
     np.testing.assert_array_equal(trained.noise_sd, loaded.noise_sd)
     assert loaded.stack.fallback == trained.stack.fallback and loaded.fallback_message == trained.fallback_message
     assert json.loads((path / "stack.json").read_text())["format"] == 1
+
+
+def test_row_scale_in_saved_state(trained, tiny):
+    from scperturb_core.stack import StackState
+
+    arrays, meta = trained.stack.state()
+    assert meta["row_scale"] == {"beta": trained.stack.row_beta, "ref": trained.stack.row_ref}
+    old = {k: v for k, v in meta.items() if k != "row_scale"}  # saved before the row scale existed
+    st = StackState.from_state(arrays, old, tiny.n_genes)
+    assert st.row_beta == 0.0  # intervals as they were: no row scale
+    for bad, msg in (({"beta": 5.0, "ref": 1.0}, "out of range: beta 5.0"), ({"beta": 0.5, "ref": -1}, "ref -1"),
+                     ("x", "row scale must be")):
+        with pytest.raises(ValueError, match=msg):
+            StackState.from_state(arrays, {**meta, "row_scale": bad}, tiny.n_genes)
 
 
 def test_old_model_dirs_are_refused(trained, tmp_path):

@@ -121,3 +121,30 @@ def test_warm_does_nothing_when_turned_off(tiny, monkeypatch):
 def test_enabled(monkeypatch, value, on):
     monkeypatch.setenv("SCPERTURB_WARMUP", value)
     assert warmup.enabled() is on
+
+
+def test_value_cube_is_built_once_per_dataset_and_model(tiny, tmp_path, monkeypatch):
+    from tests.fake_predictor import FakePredictor
+
+    monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path))
+    warmup.clear_cubes()
+    pred = FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.5)
+    assert warmup.cached_cube(tiny, pred) is None
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(warmup.cube(tiny, pred))) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 3 and all(c is got[0] for c in got)  # three callers, one build
+    assert warmup.cached_cube(tiny, pred) is got[0]
+    # another model of the same data is another cube; so is "measured only"
+    other = FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=1.0)
+    assert warmup.cube(tiny, other) is not got[0]
+    measured = warmup.cube(tiny, None)
+    assert measured is not got[0]
+    keys = [e["key"] for e in warmup.read_events(tmp_path) if e["event"] == warmup.EV_CUBE_BUILT]
+    assert keys == [f"{tiny.key}:predicted", f"{tiny.key}:predicted", f"{tiny.key}:measured"]
+    # only the newest KEEP_CUBES stay in memory
+    assert warmup.cached_cube(tiny, pred) is None and warmup.cached_cube(tiny, other) is not None
+    warmup.clear_cubes()

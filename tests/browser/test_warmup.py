@@ -1,5 +1,5 @@
 """The server's background warm-up in a real browser: pages usable while it runs; after it, opening
-Molecules computes no map and Rank trains no model (read from the cache's events.log)."""
+Molecules computes no map and Rank trains no model and predicts nothing (read from the cache's events.log)."""
 from __future__ import annotations
 
 import os
@@ -61,6 +61,9 @@ def test_pages_during_and_after_the_warm_up(warm_server, browser):
     # the open Rank page filled in its predictions by itself (it followed the job)
     page.get_by_text("predicted by the MLP").first.wait_for()
     wait_idle(page)
+    # its predicted pairs were predicted once, by the warm-up's models job (not by the page)
+    predicted = [e for e in _events(cache, warmup.EV_CUBE_BUILT) if e["key"].endswith(":predicted")]
+    assert len(predicted) == 1 and predicted[0]["time"] <= done_at
 
     # after the warm-up: new visitors' Molecules and Rank pages compute nothing
     for path, ready in (("/molecules", '[data-testid="stPlotlyChart"]'),
@@ -74,6 +77,6 @@ def test_pages_during_and_after_the_warm_up(warm_server, browser):
         assert other.locator('[data-testid="stProgress"]').count() == 0
         other.context.close()
     late = [e for e in warmup.read_events(cache) if e["time"] > done_at
-            and e["event"] in (warmup.EV_MODELS_TRAINED, warmup.EV_MAP_COMPUTED)]
+            and e["event"] in (warmup.EV_MODELS_TRAINED, warmup.EV_MAP_COMPUTED, warmup.EV_CUBE_BUILT)]
     assert late == []
     ctx.close()
