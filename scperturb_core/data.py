@@ -11,7 +11,7 @@ import math
 import os
 import re
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
@@ -95,6 +95,16 @@ class PerturbData:
     simulated: bool = False
     key: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def __getstate__(self) -> dict:
+        """The declared fields only, read at once: pickling the live ``__dict__`` fails ("dictionary
+        changed size during iteration") when another thread fills a cached property meanwhile (the
+        warm-up hands a dataset to its worker process while pages use it); caches are rebuilt."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def __setstate__(self, state: dict) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
     @property
     def n_rows(self) -> int:

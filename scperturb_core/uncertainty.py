@@ -31,7 +31,6 @@ def measurement_noise(X: np.ndarray, rank: int | None = None) -> np.ndarray:
     k = min(10, n // 4) if rank is None else int(rank)
     if k < 0 or k >= n:
         raise ValueError(f"rank must be in 0..{n - 1}, got {rank!r}")
-    resid = X - np.median(X, axis=0, keepdims=True)
     if n >= 3 and k > 0:
         centred = X - X.mean(axis=0, keepdims=True)
         if min(X.shape) > RANDOMIZED_ABOVE:  # a full SVD of the screen takes ~10x longer for the same top k
@@ -41,6 +40,8 @@ def measurement_noise(X: np.ndarray, rank: int | None = None) -> np.ndarray:
         else:
             u, s, vt = np.linalg.svd(centred, full_matrices=False)
         resid = centred - (u[:, :k] * s[:k]) @ vt[:k]
+    else:
+        resid = X - np.median(X, axis=0, keepdims=True)
     mad = np.median(np.abs(resid - np.median(resid, axis=0, keepdims=True)), axis=0)
     scale = np.sqrt(n / max(n - k, 1))
     return (MAD_TO_SD * mad * scale).astype(np.float32)

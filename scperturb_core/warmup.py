@@ -50,7 +50,7 @@ RETRY_AFTER_S = 30.0
 #: niceness added to the warm-up worker processes, so the server's pages keep the CPU first
 WORKER_NICE = 10
 #: modules imported by the process warm-up, so the first page does not pay for them
-HEAVY_MODULES = ("torch", "rdkit.Chem", "pandas", "pyarrow.parquet", "plotly.express")
+HEAVY_MODULES = ("torch", "rdkit.Chem", "pandas", "pyarrow.parquet", "plotly.express", "sklearn.utils.extmath")
 
 
 # ------------------------------------------------------------------------------------------ events
@@ -374,6 +374,15 @@ def clear_cubes() -> None:
         _cube_locks.clear()
 
 
+def _measured_cube(data) -> None:
+    """Build the measured-only value cube of ``data`` (its noise levels take seconds); errors are the
+    page's to show when it builds the cube itself."""
+    try:
+        cube(data, None)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("measured values of %s: %s", getattr(data, "name", "dataset"), exc)
+
+
 def models_job(data, registry: JobRegistry | None = None) -> Job:
     """The job that loads (or trains once, in a worker process) the default models of ``data``, then
     predicts its unmeasured compound x cell type pairs (the Rank page's value cube)."""
@@ -381,6 +390,8 @@ def models_job(data, registry: JobRegistry | None = None) -> Job:
 
     def run(job: Job):
         if not (default_model_dir(data) / "manifest.json").is_file():
+            # pages show the measured values while the models train: prepare them meanwhile, here
+            threading.Thread(target=_measured_cube, args=(data,), name="measured-cube", daemon=True).start()
             run_in_worker("models", data, job)
         job.report(None, "loading the models")
         pred = train_or_load_models(data)

@@ -193,3 +193,23 @@ def test_any_cell_types_and_compounds_are_accepted(tiny, tmp_path):
     df[CELL_TYPE] = df[CELL_TYPE].replace({"NK cells": "Platelets"})
     data = load_de_train(_write(df, tmp_path))
     assert "Platelets" in data.cell_types
+
+
+def test_pickle_carries_the_fields_not_the_caches(tiny):
+    """The warm-up hands datasets to worker processes by pickle while pages fill cached properties: only
+    the declared fields are pickled (read at once), and the copy rebuilds its caches."""
+    import pickle
+
+    from scperturb_core.data import PerturbData
+
+    data = PerturbData(tiny.obs, tiny.X, tiny.genes, tiny.id_map, tiny.truth, tiny.name, tiny.simulated, tiny.key)
+    assert data.gene_to_idx[data.genes[3]] == 3 and len(data.compounds) == 40  # caches filled
+    state = data.__getstate__()
+    assert set(state) == {"obs", "X", "genes", "id_map", "truth", "name", "simulated", "key", "notes"}
+    copy = pickle.loads(pickle.dumps(data))
+    assert "gene_to_idx" not in vars(copy)
+    assert copy.key == data.key and copy.genes == data.genes and copy.name == data.name
+    np.testing.assert_array_equal(copy.X, data.X)
+    pd.testing.assert_frame_equal(copy.obs, data.obs)
+    pd.testing.assert_frame_equal(copy.compounds, data.compounds)
+    assert copy.gene_to_idx == data.gene_to_idx

@@ -148,3 +148,35 @@ def test_value_cube_is_built_once_per_dataset_and_model(tiny, tmp_path, monkeypa
     # only the newest KEEP_CUBES stay in memory
     assert warmup.cached_cube(tiny, pred) is None and warmup.cached_cube(tiny, other) is not None
     warmup.clear_cubes()
+
+
+def test_models_job_prepares_the_measured_values_while_the_models_train(tiny, tmp_path, monkeypatch):
+    """While the worker trains, the server's process builds the measured-only cube (the Rank page shows
+    it meanwhile); then the predicted cube. Each once."""
+    from scperturb_core import predictor as predictor_mod
+    from tests.fake_predictor import FakePredictor
+
+    monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path))
+    warmup.clear_cubes()
+    pred = FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.5)
+    trained = threading.Event()
+
+    def fake_worker(task, payload, job):
+        assert task == "models" and payload is tiny
+        deadline = time.monotonic() + 60
+        while warmup.cached_cube(tiny, None) is None:  # "training" lasts until the measured cube is there
+            assert time.monotonic() < deadline, "no measured cube while the models trained"
+            time.sleep(0.05)
+        trained.set()
+
+    monkeypatch.setattr(predictor_mod, "default_model_dir", lambda data: tmp_path / "models")
+    monkeypatch.setattr(warmup, "run_in_worker", fake_worker)
+    monkeypatch.setattr(warmup, "train_or_load_models", lambda data, on_progress=None: pred)
+    job = warmup.models_job(tiny, warmup.JobRegistry())
+    assert job.wait(120), job.text()
+    assert job.ok, job.error
+    assert trained.is_set() and job.result is pred
+    assert warmup.cached_cube(tiny, pred) is not None and warmup.cached_cube(tiny, None) is not None
+    keys = [e["key"] for e in warmup.read_events(tmp_path) if e["event"] == warmup.EV_CUBE_BUILT]
+    assert sorted(keys) == [f"{tiny.key}:measured", f"{tiny.key}:predicted"]
+    warmup.clear_cubes()

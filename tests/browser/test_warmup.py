@@ -64,6 +64,9 @@ def test_pages_during_and_after_the_warm_up(warm_server, browser):
     # its predicted pairs were predicted once, by the warm-up's models job (not by the page)
     predicted = [e for e in _events(cache, warmup.EV_CUBE_BUILT) if e["key"].endswith(":predicted")]
     assert len(predicted) == 1 and predicted[0]["time"] <= done_at
+    # and its measured values (shown while the models trained) were prepared once, page and warm-up sharing them
+    measured = [e for e in _events(cache, warmup.EV_CUBE_BUILT) if e["key"].endswith(":measured")]
+    assert len(measured) == 1 and measured[0]["time"] <= done_at
 
     # after the warm-up: new visitors' Molecules and Rank pages compute nothing
     for path, ready in (("/molecules", '[data-testid="stPlotlyChart"]'),
