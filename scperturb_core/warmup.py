@@ -380,7 +380,7 @@ def _measured_cube(data) -> None:
     try:
         cube(data, None)
     except Exception as exc:  # noqa: BLE001
-        log.warning("measured values of %s: %s", getattr(data, "name", "dataset"), exc)
+        log.warning("measured values of %s: %s", data.name, exc)
 
 
 def models_job(data, registry: JobRegistry | None = None) -> Job:
