@@ -43,8 +43,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-b
                  "--disable-component-update", "--disable-sync"]
 #: page -> (URL path, CSS selector of its main content: shown = usable)
 PAGES = {
-    "Overview": ("/", '[data-testid="stPlotlyChart"]'),
-    "Gene explorer": ("/gene_eda", '[data-testid="stPlotlyChart"]'),
+    "Overview": ("/", '[data-testid="stVegaLiteChart"]'),
+    "Gene explorer": ("/gene_eda", '[data-testid="stVegaLiteChart"]'),
     "Molecules": ("/molecules", '[data-testid="stImage"]'),
     "Rank compounds": ("/rank", '[data-testid="stDataFrame"]'),
     "Predict new molecules": ("/predict", 'button:has-text("Predict")'),

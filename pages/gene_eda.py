@@ -2,11 +2,11 @@
 compounds heatmap, and what the values mean."""
 from __future__ import annotations
 
-import plotly.express as px
 import streamlit as st
 
+from pages.charts import density_histogram, gene_box, value_heatmap
 from pages.common import Keys, require_data, simulated_badge
-from scperturb_core.constants import CELL_TYPE, DEFAULT_GENE, SM_NAME
+from scperturb_core.constants import CELL_TYPE, DEFAULT_GENE
 from scperturb_core.genes import (
     SIGNIFICANT, gene_heatmap, gene_summary, gene_values, parse_gene_list, top_compounds, validate_genes,
 )
@@ -60,12 +60,7 @@ if gene is not None:
         st.stop()
 
     st.subheader(f"{gene} by cell type")
-    fig = px.box(values, x=CELL_TYPE, y="value", points="all", color=CELL_TYPE, hover_name=SM_NAME,
-                 hover_data={"value": ":.2f", CELL_TYPE: False}, category_orders={CELL_TYPE: data.cell_types})
-    fig.add_hline(y=0, line_color="#6b7280", line_width=1)
-    fig.update_layout(showlegend=False, height=420, margin=dict(t=10), xaxis_title="cell type (one point per compound)",
-                      yaxis_title=f"{gene}: {UNITS}")
-    st.plotly_chart(fig, width="stretch")
+    st.altair_chart(gene_box(values, gene, data.cell_types, UNITS), width="stretch")
     st.dataframe(summary, width="stretch", hide_index=True,
                  column_config={c: st.column_config.NumberColumn(format="%.2f")
                                 for c in ("mean", "median", "std", "min", "max")})
@@ -80,17 +75,9 @@ if gene is not None:
     down_col.dataframe(top[top["direction"] == "down"].drop(columns="direction"), hide_index=True, width="stretch")
 
     st.subheader("Value distribution")
-    sizes = values[CELL_TYPE].value_counts()
-    labelled = values.assign(**{CELL_TYPE: values[CELL_TYPE].map(lambda c: f"{c} (n={sizes[c]})")})
-    hist = px.histogram(labelled, x="value", color=CELL_TYPE, nbins=60, barmode="overlay", opacity=0.6,
-                        histnorm="probability density",
-                        category_orders={CELL_TYPE: [f"{c} (n={sizes[c]})" for c in data.cell_types if c in sizes]})
-    for x in (-SIGNIFICANT, SIGNIFICANT):
-        hist.add_vline(x=x, line_dash="dot", line_color="#6b7280")
-    hist.update_layout(height=340, margin=dict(t=10), xaxis_title=f"{gene}: {UNITS}",
-                       yaxis_title="density (each cell type sums to 1)", legend_title="cell type (compounds)")
     st.caption("Densities, not counts: the cell types have very different numbers of measured compounds.")
-    st.plotly_chart(hist, width="stretch")
+    st.altair_chart(density_histogram(values, gene, data.cell_types, UNITS, (-SIGNIFICANT, SIGNIFICANT)),
+                    width="stretch")
     st.markdown(
         f"**Reading the values.** A value of **+2** means {gene} went **up** with p = 0.01; **-3** means it went "
         "**down** with p = 0.001; values between -1.3 and +1.3 are not significant at p = 0.05. The dotted lines "
@@ -120,15 +107,10 @@ if heat_genes:
         n_all = heat.shape[1]
         shown = top_columns(heat, HEATMAP_COMPOUNDS)
         lim, clipped = robust_limit(heat.to_numpy(), CLIP_QUANTILE)
-        colour = f"{UNITS}<br>(clipped at +-{lim:.1f},<br>{CLIP_QUANTILE:.0%} of |values|)" if clipped else UNITS
-        fig = px.imshow(shown, aspect="auto", color_continuous_scale="RdBu_r", zmin=-lim, zmax=lim,
-                        labels=dict(x="compound", y="gene", color=colour))
-        fig.update_layout(height=max(300, 28 * len(heat_genes) + 220), margin=dict(t=10))
-        fig.update_xaxes(showticklabels=True, tickangle=-60, tickfont=dict(size=10), title="compound")
-        fig.update_yaxes(title="gene")
+        colour = [UNITS, f"(clipped at +-{lim:.1f},", f"{CLIP_QUANTILE:.0%} of |values|)"] if clipped else UNITS
         if shown.shape[1] < n_all:
             st.caption(f"The {shown.shape[1]} of {n_all} compounds with the strongest mean |value| over these genes, "
                        "strongest first.")
-        st.plotly_chart(fig, width="stretch")
+        st.altair_chart(value_heatmap(shown, lim, colour), width="stretch")
 elif not parse_gene_list(heat_text):
     st.info("Type one or more gene names for the heatmap.")

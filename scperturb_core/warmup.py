@@ -50,7 +50,8 @@ RETRY_AFTER_S = 30.0
 #: niceness added to the warm-up worker processes, so the server's pages keep the CPU first
 WORKER_NICE = 10
 #: modules imported by the process warm-up, so the first page does not pay for them
-HEAVY_MODULES = ("torch", "rdkit.Chem", "pandas", "pyarrow.parquet", "plotly.express", "sklearn.utils.extmath")
+HEAVY_MODULES = ("torch", "rdkit.Chem", "pandas", "pyarrow.parquet", "altair", "plotly.express",
+                 "sklearn.utils.extmath")
 
 
 # ------------------------------------------------------------------------------------------ events

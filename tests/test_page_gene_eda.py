@@ -11,7 +11,7 @@ def test_gene_eda_default_gene(tiny_parquet):
     assert not at.error
     assert at.title[0].value == "Gene explorer"
     assert at.text_input(key=Keys.GENE).value == "CD69"
-    assert len(at.get("plotly_chart")) == 3  # box, histogram, heatmap
+    assert len(at.get("vega_lite_chart")) == 3  # box, histogram, heatmap
     assert any("Strongest compounds" in s.value for s in at.subheader)
     assert len(at.dataframe) >= 3
 
@@ -33,4 +33,4 @@ def test_gene_eda_lowercase_and_heatmap_errors(tiny_parquet):
     assert [e.value for e in at.error] == ["unknown gene: 'QQQQQ'"]
     at.selectbox(key=Keys.EDA_HEATMAP_CELL_TYPE).select("NK cells").run()
     assert not at.exception
-    assert len(at.get("plotly_chart")) == 3
+    assert len(at.get("vega_lite_chart")) == 3

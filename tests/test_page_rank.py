@@ -25,7 +25,7 @@ def test_rank_default_gene_in_b_cells(tiny, tiny_parquet, fake_models):
     expected = rank_compounds(build_cube(tiny, fake_models), "CD69", "B cells")
     assert table["sm_name"].tolist() == expected["sm_name"].tolist()
     assert set(table["source"]) == {"measured", "predicted"}
-    assert at.get("download_button") and len(at.get("plotly_chart")) == 1
+    assert at.get("download_button") and len(at.get("vega_lite_chart")) == 1
     assert any("How the ranking works" in c.value for c in at.caption)
     headers = [h.value for h in at.subheader]
     hits = expected[expected["call"] == "hit"]

@@ -24,7 +24,7 @@ def test_overview_page(page, app_server):
     wait_idle(page)
     assert_no_errors(page)
     assert page.get_by_text("simulated values").first.is_visible()
-    assert page.locator('[data-testid="stPlotlyChart"]').count() >= 2
+    assert page.locator('[data-testid="stVegaLiteChart"]').count() >= 2
     screenshot(page, "overview")
 
 
