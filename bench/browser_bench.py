@@ -1,7 +1,7 @@
 """Time-to-usable of every page in a real browser, from a fresh start with an empty cache.
 
-    python bench/browser_bench.py                # all phases, --wait 120
-    python bench/browser_bench.py --wait 30 --pages overview,rank
+    python bench/browser_bench.py                # all phases, --wait 120, --repeat 3
+    python bench/browser_bench.py --wait 30 --pages overview,rank --repeat 1
     python bench/browser_bench.py --upload DIR/de_train.parquet   # also: a real-size upload
 
 Each server is started as the README says (``python -m scperturb_core serve``) on a free local port
@@ -21,7 +21,11 @@ with an empty cache folder, and driven by Playwright in Debian's headless Chromi
 
 For each page two times are printed, in seconds from the navigation: **usable** (the page's main
 content is shown and can be used; parts that need models may still be filling in) / **complete**
-(nothing is running any more and no progress bar short of 100 % is left). Prints one markdown table.
+(nothing is running any more and no progress bar short of 100 % is left). Every measurement is made
+``--repeat`` times (a new server for each deep link; new visitors on the same warm server, so only
+the first round's first page is the very first visit of the server) and the table shows the medians,
+with the range of the usable times: on 2 shared cores a page's time varies by up to ~1 s between runs.
+Prints one markdown table.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -172,44 +177,52 @@ def _context(browser):
     return browser.new_context(viewport={"width": 1400, "height": 1000})
 
 
-def fresh_deep_links(browser, pages) -> dict:
-    out = {}
-    for name in pages:
-        path, selector = PAGES[name]
-        server = Server()
-        try:
-            ctx = _context(browser)
-            out[name] = time_page(ctx.new_page(), server.url + path, selector)
-            ctx.close()
-        finally:
-            server.stop()
-        print(f"  deep link, fresh start: {name}: {out[name][0]:.1f} / {out[name][1]:.1f} s", file=sys.stderr)
+def fresh_deep_links(browser, pages, repeat: int = 1) -> dict:
+    """page -> [(usable, complete), ...]: its URL opened on ``repeat`` new servers with empty caches."""
+    out = {name: [] for name in pages}
+    for round_ in range(repeat):
+        for name in pages:
+            path, selector = PAGES[name]
+            server = Server()
+            try:
+                ctx = _context(browser)
+                out[name].append(time_page(ctx.new_page(), server.url + path, selector))
+                ctx.close()
+            finally:
+                server.stop()
+            u, c = out[name][-1]
+            print(f"  [{round_ + 1}/{repeat}] deep link, fresh start: {name}: {u:.1f} / {c:.1f} s", file=sys.stderr)
     return out
 
 
-def warm_visits(browser, pages, wait_s: float, upload: str | None) -> tuple[dict, dict, dict, dict, str]:
-    first, nav, later, up = {}, {}, {}, {}
+def warm_visits(browser, pages, wait_s: float, upload: str | None,
+                repeat: int = 1) -> tuple[dict, dict, dict, dict, str]:
+    """On one server left alone ``wait_s`` seconds: ``repeat`` rounds of, for each page, a new visitor
+    opening it (first visit), going to another page and back by the sidebar, then reloading it.
+    Returns page -> [(usable, complete), ...] for each of the three, the upload's times and a note."""
+    first, nav, later = ({name: [] for name in pages} for _ in range(3))
+    up: dict = {}
     server = Server()
     try:
         time.sleep(max(0.0, wait_s - (time.monotonic() - server.started)))
         done = [e for e in server.events() if " warmup-done" in e]
         warm_note = (f"warm-up finished {done[0].split()[-1]} after start" if done
                      else f"warm-up still running after {wait_s:.0f} s")
-        for name in pages:
-            path, selector = PAGES[name]
-            ctx = _context(browser)
-            pg = ctx.new_page()
-            first[name] = time_page(pg, server.url + path, selector)
-            other = "Gene explorer" if name == "Overview" else "Overview"
-            pg.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=other, exact=True).click()
-            pg.get_by_role("heading", name=other).first.wait_for(state="visible")
-            _wait_idle(pg)
-            nav[name] = time_nav(pg, name, selector)
-            later[name] = time_page(pg, server.url + path, selector)
-            ctx.close()
-            print(f"  {name}: first {first[name][0]:.1f} / {first[name][1]:.1f} s, "
-                  f"sidebar {nav[name][0]:.1f} / {nav[name][1]:.1f} s, "
-                  f"reload {later[name][0]:.1f} / {later[name][1]:.1f} s", file=sys.stderr)
+        for round_ in range(repeat):
+            for name in pages:
+                path, selector = PAGES[name]
+                ctx = _context(browser)
+                pg = ctx.new_page()
+                first[name].append(time_page(pg, server.url + path, selector))
+                other = "Gene explorer" if name == "Overview" else "Overview"
+                pg.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=other, exact=True).click()
+                pg.get_by_role("heading", name=other).first.wait_for(state="visible")
+                _wait_idle(pg)
+                nav[name].append(time_nav(pg, name, selector))
+                later[name].append(time_page(pg, server.url + path, selector))
+                ctx.close()
+                print(f"  [{round_ + 1}/{repeat}] {name}: first {_cell(first[name][-1:])}, "
+                      f"sidebar {_cell(nav[name][-1:])}, reload {_cell(later[name][-1:])}", file=sys.stderr)
         if upload:
             up = time_upload(browser, server, upload)
     finally:
@@ -242,11 +255,14 @@ def time_upload(browser, server: Server, path: str) -> dict:
     return out
 
 
-def _cell(t) -> str:
-    if t is None:
+def _cell(times) -> str:
+    """Median usable / median complete seconds of ``[(usable, complete), ...]``; with several runs, the
+    range of the usable times in brackets."""
+    if not times:
         return "--"
-    usable, complete = t
-    return f"{usable:.1f} / {complete:.1f}"
+    usable = [u for u, _ in times]
+    text = f"{statistics.median(usable):.1f} / {statistics.median(c for _, c in times):.1f}"
+    return text if len(times) == 1 else f"{text} ({min(usable):.1f}-{max(usable):.1f})"
 
 
 def main(argv=None) -> int:
@@ -256,6 +272,8 @@ def main(argv=None) -> int:
                     help="comma-separated page names or URL paths (default: all): " + ", ".join(PAGES))
     ap.add_argument("--skip-fresh", action="store_true", help="skip the deep links on fresh servers")
     ap.add_argument("--upload", default=None, help="a de_train.parquet to upload on the warm server")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs of each measurement; the table shows medians and the range (default 3)")
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args(argv)
     if args.pages == "all":
@@ -267,6 +285,9 @@ def main(argv=None) -> int:
         if not pages:
             print(f"error: no page matches --pages {args.pages!r}", file=sys.stderr)
             return 2
+    if args.repeat < 1:
+        print(f"error: --repeat must be at least 1, got {args.repeat}", file=sys.stderr)
+        return 2
     if args.upload and not Path(args.upload).is_file():
         print(f"error: --upload file not found: {args.upload!r}", file=sys.stderr)
         return 2
@@ -278,11 +299,12 @@ def main(argv=None) -> int:
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        fresh = {} if args.skip_fresh else fresh_deep_links(browser, pages)
-        first, nav, later, up, warm_note = warm_visits(browser, pages, args.wait, args.upload)
+        fresh = {} if args.skip_fresh else fresh_deep_links(browser, pages, args.repeat)
+        first, nav, later, up, warm_note = warm_visits(browser, pages, args.wait, args.upload, args.repeat)
         browser.close()
 
-    print(f"Seconds from opening the page: usable / complete ({os.cpu_count()} cores; {warm_note}).\n")
+    runs = "one run" if args.repeat == 1 else f"median of {args.repeat} runs (range of usable)"
+    print(f"Seconds from opening the page: usable / complete, {runs} ({os.cpu_count()} cores; {warm_note}).\n")
     print(f"| page | deep link, fresh start (empty cache) | first visit, server up {args.wait:.0f} s "
           "| later visit, sidebar | later visit, reload |")
     print("| --- | --- | --- | --- | --- |")
@@ -297,7 +319,8 @@ def main(argv=None) -> int:
         for step, secs in up.items():
             print(f"| {step} | {secs:.1f} |")
     if args.json:
-        Path(args.json).write_text(json.dumps({"wait_s": args.wait, "warm_up": warm_note, "fresh": fresh,
+        Path(args.json).write_text(json.dumps({"wait_s": args.wait, "repeat": args.repeat, "warm_up": warm_note,
+                                               "fresh": fresh,
                                                "first": first, "sidebar": nav, "later": later,
                                                "upload": up}, indent=1))
     return 0
