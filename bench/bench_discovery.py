@@ -73,7 +73,7 @@ def main() -> int:
     ap.add_argument("--out", default=None, help="write the numbers as JSON")
     args = ap.parse_args()
     out: dict[str, float] = {}
-    from scperturb_core.discovery_cli import _progress
+    from scperturb_core.cli.discovery import _progress
     from scperturb_core.predictor import ensure_default_models
 
     data = load_dataset(args.data)

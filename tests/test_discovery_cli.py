@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from scperturb_core import discovery_cli
+from scperturb_core.cli import discovery as discovery_cli
 from scperturb_core.cli import main
 from scperturb_core.rank import build_cube, rank_compounds
 from tests.discovery_pages import real_models  # noqa: F401  (fixture)

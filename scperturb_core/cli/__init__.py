@@ -1,7 +1,9 @@
 """Command line: ``python -m scperturb_core <command>``.
 
 Every command returns 0 on success; any user error (bad file, bad value) prints one line
-``error: <message>`` on stderr and exits 2. Subcommands register in :func:`build_parser`.
+``error: <message>`` on stderr and exits 2. Subcommands register in :func:`build_parser`: ``info`` and
+``demo-data`` here, the others in the modules of their area (:mod:`.chem`, :mod:`.models`,
+:mod:`.discovery`, :mod:`scperturb_core.formats.score_cli`, :mod:`scperturb_core.warmup`).
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .constants import CELL_TYPE, DEMO, ID, SM_NAME
+from ..constants import CELL_TYPE, DEMO, ID, SM_NAME
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +22,8 @@ EXIT_USAGE = 2
 
 
 def _load(args: argparse.Namespace):
-    from .data import load_dataset
-    from .safeio import check_regular_file
+    from ..data import load_dataset
+    from ..safeio import check_regular_file
 
     id_map = getattr(args, "id_map", None)
     if id_map is not None:
@@ -54,10 +56,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 def _cmd_demo_data(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .demo import load_demo
-    from .io import atomic_path
+    from ..demo import load_demo
+    from ..io import atomic_path
 
-    from .safeio import check_output_dir
+    from ..safeio import check_output_dir
 
     out = check_output_dir(args.out, "--out")
     out.mkdir(parents=True, exist_ok=True)
@@ -65,13 +67,13 @@ def _cmd_demo_data(args: argparse.Namespace) -> int:
     with atomic_path(out / "id_map.csv") as tmp:
         data.id_map[[ID, CELL_TYPE, SM_NAME]].to_csv(tmp, index=False)
     if args.format == "h5ad":
-        from .formats.h5ad import write_demo_h5ad_files
+        from ..formats.h5ad import write_demo_h5ad_files
 
         train, test = write_demo_h5ad_files(data, out)
         print(f"wrote {train} ({data.n_rows} x {data.n_genes}), {test} ({len(data.id_map)} x {data.n_genes}), "
               f"{out / 'id_map.csv'} ({len(data.id_map)} rows)  [values are SIMULATED]")
         return EXIT_OK
-    from .formats.marker import write_marked_parquet
+    from ..formats.marker import write_marked_parquet
 
     with atomic_path(out / "de_train.parquet") as tmp:
         write_marked_parquet(data.to_frame(), tmp, simulated=True, name=data.name)
@@ -111,14 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _register_optional(sub) -> None:
-    """Subcommands that live beside their feature modules (each exposes ``add_parser(sub)``)."""
+    """Subcommands of the feature areas (each module exposes ``add_parser(sub)``)."""
     import importlib
+    import importlib.util
 
-    for module in ("chem_cli", "model_cli", "discovery_cli", "formats.score_cli", "warmup"):
+    for module in (".chem", ".models", ".discovery", "..formats.score_cli", "..warmup"):
+        name = importlib.util.resolve_name(module, __package__)
         try:
-            mod = importlib.import_module(f"{__package__}.{module}")
+            mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name != f"{__package__}.{module}":
+            if exc.name != name:
                 raise
             continue
         mod.add_parser(sub)

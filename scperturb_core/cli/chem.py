@@ -17,8 +17,8 @@ EXIT_INVALID = 2
 
 def cmd_fragments(args: argparse.Namespace) -> int:
     """Print canonical SMILES and fragments of ``args.smiles``; 2 if any input is invalid."""
-    from .chem import fragments_of, parse_smiles
-    from .chem.parse import shorten
+    from ..chem import fragments_of, parse_smiles
+    from ..chem.parse import shorten
 
     rc = EXIT_OK
     for raw in args.smiles:
@@ -41,7 +41,7 @@ def cmd_fragments(args: argparse.Namespace) -> int:
 
 def add_fragments_parser(subparsers) -> argparse.ArgumentParser:
     """Register the ``fragments`` subcommand on an ``argparse`` subparsers object."""
-    from .chem.fragments import FRAGMENT_METHODS
+    from ..chem.fragments import FRAGMENT_METHODS
 
     p = subparsers.add_parser("fragments", help="canonical SMILES and fragments (BRICS by default)",
                               description=__doc__.split("\n\n")[1] if __doc__ else None)

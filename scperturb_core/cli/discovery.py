@@ -17,8 +17,8 @@ import logging
 import sys
 from pathlib import Path
 
-from .constants import CELL_TYPE, DEFAULT_TARGET_CELL_TYPE, DEMO, SM_NAME
-from .safeio import bounded_int, check_output_file, check_regular_file, finite_float
+from ..constants import CELL_TYPE, DEFAULT_TARGET_CELL_TYPE, DEMO, SM_NAME
+from ..safeio import bounded_int, check_output_file, check_regular_file, finite_float
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +40,13 @@ _MODEL_HELP = ("folder of trained models (Predictor.load); default: the default 
 
 def _predictor_module():
     import importlib
+    import importlib.util
 
+    name = importlib.util.resolve_name("..predictor", __package__)
     try:
-        return importlib.import_module(f"{__package__}.predictor")
+        return importlib.import_module(name)
     except ModuleNotFoundError as exc:
-        if exc.name == f"{__package__}.predictor":
+        if exc.name == name:
             raise ValueError("prediction models are not available (scperturb_core.predictor is missing)") from None
         raise
 
@@ -79,15 +81,15 @@ def load_predictor(model_dir: str | None, data=None):
 
 
 def _split_list(values: list[str] | None) -> list[str]:
-    from .genes import parse_gene_list
+    from ..genes import parse_gene_list
 
     return parse_gene_list(values or [])
 
 
 def _cmd_rank(args: argparse.Namespace) -> int:
-    from .data import load_dataset
-    from .provenance import provenance_for
-    from .rank import CALL, HIT, build_cube, rank_compounds, reversal_scores
+    from ..data import load_dataset
+    from ..provenance import provenance_for
+    from ..rank import CALL, HIT, build_cube, rank_compounds, reversal_scores
 
     genes, keep = _split_list(args.genes), _split_list(args.keep)
     up, down = _split_list(args.up), _split_list(args.down)
@@ -128,7 +130,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
     prov = provenance_for(data, predictor, cube.interval)
     table = prov.add_columns(table)
     if args.out:
-        from .io import atomic_path
+        from ..io import atomic_path
 
         with atomic_path(args.out) as tmp:
             table.to_csv(tmp, index=False)
@@ -140,8 +142,8 @@ def _cmd_rank(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict_smiles(args: argparse.Namespace) -> int:
-    from .discovery import MAX_MOLECULES, ROW, parse_smiles_table, predict_smiles, read_smiles_file
-    from .io import atomic_path
+    from ..discovery import MAX_MOLECULES, ROW, parse_smiles_table, predict_smiles, read_smiles_file
+    from ..io import atomic_path
 
     check_output_file(args.out, "--out")
     if args.smiles_file:
@@ -154,15 +156,15 @@ def _cmd_predict_smiles(args: argparse.Namespace) -> int:
     n_ok = int(table["ok"].sum())
     if n_ok == 0:
         raise ValueError(f"no valid SMILES among {len(table)} input(s)")
-    from .provenance import provenance_for
-    from .rank import build_cube, check_genes
+    from ..provenance import provenance_for
+    from ..rank import build_cube, check_genes
 
     out = Path(args.out)
     fmt = "parquet" if out.suffix.lower() == ".parquet" else "csv"
     data = cube = None
     data_spec = args.data if args.data is not None else (None if args.model_dir else DEMO)
     if data_spec is not None:
-        from .data import load_dataset
+        from ..data import load_dataset
 
         data = load_dataset(data_spec)
     predictor = load_predictor(args.model_dir, data)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .constants import BENCHMARK_DATASET_ID, CELL_TYPE, DEMO, ID, SM_NAME
+from ..constants import BENCHMARK_DATASET_ID, CELL_TYPE, DEMO, ID, SM_NAME
 
 #: the provenance file written beside a Kaggle submission CSV (``submission.csv.provenance.json``)
 PROVENANCE_SUFFIX = ".provenance.json"
@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 def _int_at_least(name: str, minimum: int, maximum: int = 10**6):
     """An argparse type: an integer in ``[minimum, maximum]``; the error names the option and the bad value."""
-    from .safeio import bounded_int
+    from ..safeio import bounded_int
 
     return bounded_int(name, minimum, maximum)
 
@@ -33,7 +33,7 @@ def _int_at_least(name: str, minimum: int, maximum: int = 10**6):
 def _model_choice(text: str) -> str:
     """An argparse type for ``--model``; the model code (torch) is imported only when the option is given,
     so a bad command line is answered without loading it."""
-    from .train import MODEL_CHOICES
+    from ..train import MODEL_CHOICES
 
     if text not in MODEL_CHOICES:
         raise argparse.ArgumentTypeError(f"--model must be one of {', '.join(MODEL_CHOICES)}, got {text[:40]!r}")
@@ -53,8 +53,8 @@ def _add_model_options(p) -> None:
 
 
 def _spec(args: argparse.Namespace):
-    from .features import FeatureConfig
-    from .train import ModelSpec, TrainConfig
+    from ..features import FeatureConfig
+    from ..train import ModelSpec, TrainConfig
 
     train = TrainConfig()
     if getattr(args, "epochs", None) is not None:
@@ -83,10 +83,10 @@ def _progress_printer(enabled: bool):
 
 
 def _load_data(spec: str, genes: int | None = None, layer: str | None = None):
-    from .data import load_dataset
+    from ..data import load_dataset
 
     data = load_dataset(spec, layer=layer)  # a bad file is refused before the model code (torch) is imported
-    from .evaluate import restrict_genes
+    from ..evaluate import restrict_genes
 
     return restrict_genes(data, genes)
 
@@ -95,11 +95,11 @@ def _load_data(spec: str, genes: int | None = None, layer: str | None = None):
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .safeio import check_output_dir
+    from ..safeio import check_output_dir
 
     out = check_output_dir(args.out, "--out")  # before the training (and its imports), not after it
     data = _load_data(args.data, args.genes, args.layer)
-    from .train import train_ensemble
+    from ..train import train_ensemble
 
     spec = _spec(args)
     t0 = time.perf_counter()
@@ -122,7 +122,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from .safeio import check_output_file
+    from ..safeio import check_output_file
 
     out = check_output_file(args.out, "--out")  # the cheap checks first, before the model code is imported
     model_dir = Path(args.model_dir)
@@ -130,11 +130,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise ValueError(f"--model-dir not found: {str(model_dir)!r}")
     import pandas as pd
 
-    from .data import load_id_map
-    from .io import atomic_path
+    from ..data import load_id_map
+    from ..io import atomic_path
 
     id_map = load_id_map(args.id_map)  # the cheap input first
-    from .predictor import Predictor
+    from ..predictor import Predictor
 
     pred = Predictor.load(model_dir)
     known_sm = dict(zip(pred.compounds[SM_NAME], pred.compounds["SMILES"]))
@@ -153,10 +153,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     values = pred.predict(id_map[CELL_TYPE].tolist(), [known_sm[n] for n in names], names)
     seconds = time.perf_counter() - t0
     if (args.format or ("h5ad" if out.suffix.lower() == ".h5ad" else "csv")) == "h5ad":
-        from .formats.h5ad import write_prediction_h5ad
+        from ..formats.h5ad import write_prediction_h5ad
 
         method_id = args.method_id or f"scperturb_{pred.spec.model}"
-        from .constants import UNS_SIMULATED
+        from ..constants import UNS_SIMULATED
 
         trained_on = {k: pred.info[k] for k in ("dataset", "simulated") if k in pred.info}
         write_prediction_h5ad(out, values, id_map[ID].tolist(), pred.genes, dataset_id=args.dataset_id,
@@ -170,8 +170,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
     # the Kaggle submission must stay exactly id + genes: its provenance goes into a file beside it
-    from .io import atomic_write_text
-    from .provenance import MEASURED_VALUES, SIMULATED, manifest_id
+    from ..io import atomic_write_text
+    from ..provenance import MEASURED_VALUES, SIMULATED, manifest_id
 
     simulated = pred.info.get("simulated")
     facts = {"file": out.name, "values": "predicted",
@@ -192,18 +192,18 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _cmd_benchmark(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .io import atomic_write_text
+    from ..io import atomic_write_text
 
     if args.out is not None:
-        from .safeio import check_output_file
+        from ..safeio import check_output_file
 
         check_output_file(args.out, "--out")
     if args.suite or args.small or args.settings:
-        from .suite import run_cli
+        from ..suite import run_cli
 
         return run_cli(args)
     data = _load_data(args.data, args.genes, args.layer)
-    from .evaluate import benchmark, summary
+    from ..evaluate import benchmark, summary
 
     spec = _spec(args)
     t0 = time.perf_counter()
