@@ -119,3 +119,15 @@ def test_rank_with_real_models(tiny_parquet, page_real_models):
     assert set(table["source"]) == {"measured", "predicted"}
     assert (table.loc[table["source"] == "predicted", "uncertainty"] > 0).all()
     assert (table.loc[table["source"] == "measured", "uncertainty"] > 0).all()  # measurement noise
+
+
+def test_rank_genes_picked_from_the_list_join_the_typed_ones(tiny, tiny_parquet, fake_models):
+    at = page("pages/rank.py", tiny_parquet).run()
+    picker = at.multiselect(key=Keys.RANK_PICK)
+    assert len(picker.options) == len(tiny.genes)  # every gene of the dataset, in the popover
+    extra = next(g for g in tiny.genes if g != "CD69")
+    at = picker.select(extra).run()
+    assert not at.exception and not at.error
+    assert any(f"Picked from the list: {extra}" in c.value for c in at.caption)
+    expected = rank_compounds(build_cube(tiny, fake_models), ["CD69", extra], "B cells")
+    assert _table(at)["sm_name"].tolist() == expected["sm_name"].tolist()
