@@ -160,4 +160,4 @@ def score_bars(rows: pd.DataFrame, axis_title: str, label_cell_type: bool) -> al
         color=alt.Color("source:N", scale=_scale(SOURCE_COLORS), title="values"), tooltip=tooltip)
     interval = alt.Chart(frame).mark_errorbar(ticks=True, color="#111827").encode(
         x=alt.X(f"{SCORE_LOWER}:Q", title=axis_title), x2=f"{SCORE_UPPER}:Q", y=y, tooltip=tooltip)
-    return (bars + interval).properties(height=max(300, 22 * len(frame) + 60))
+    return (bars + interval).properties(height=max(140, 26 * len(frame) + 60))
