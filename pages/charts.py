@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from scperturb_core.constants import CELL_TYPE, SM_NAME
+from scperturb_core.plot_scales import group_densities, tukey_boxes
 from scperturb_core.rank import SCORE, SCORE_LOWER, SCORE_UPPER
 
 SPLIT_COLORS = {"train": "#2a6f97", "test": "#e76f51"}
@@ -51,27 +52,20 @@ def coverage_heatmap(coverage: pd.DataFrame) -> alt.Chart:
     ).properties(height=300)
 
 
-def _tukey(v: np.ndarray) -> dict[str, float]:
-    """Quartiles, median and whisker ends (the most extreme values within 1.5 IQR of the box)."""
-    q1, med, q3 = np.percentile(v, [25, 50, 75])
-    inside = v[(v >= q1 - 1.5 * (q3 - q1)) & (v <= q3 + 1.5 * (q3 - q1))]
-    return {"q1": q1, "median": med, "q3": q3, "low": inside.min(), "high": inside.max()}
-
-
 def gene_box(values: pd.DataFrame, gene: str, cell_types: Sequence[str], units: str,
              seed: int = 0) -> alt.LayerChart:
     """Tukey box per cell type with one point per compound (hover: compound, value) and a zero line.
 
-    ``values`` has columns cell_type, value, sm_name. Boxes, medians and whiskers (1.5 IQR) are
-    computed here; the points' horizontal jitter is seeded, so a chart is drawn the same every time.
+    ``values`` has columns cell_type, value, sm_name. Boxes, medians and whiskers (1.5 IQR) come from
+    :func:`scperturb_core.plot_scales.tukey_boxes`; the points' horizontal jitter is seeded, so a chart
+    is drawn the same every time.
     """
     order = [c for c in cell_types if c in set(values[CELL_TYPE])]
     pos = {c: i for i, c in enumerate(order)}
     rng = np.random.default_rng(seed)
     points = values.assign(x=values[CELL_TYPE].map(pos) + rng.uniform(-0.25, 0.25, len(values)))
-    boxes = pd.DataFrame([{CELL_TYPE: c, "i": pos[c], "left": pos[c] - 0.32, "right": pos[c] + 0.32,
-                           **_tukey(values.loc[values[CELL_TYPE] == c, "value"].to_numpy(dtype=float))}
-                          for c in order])
+    boxes = tukey_boxes(values["value"], values[CELL_TYPE], order).rename(columns={"group": CELL_TYPE})
+    boxes = boxes.assign(i=boxes.index, left=boxes.index - 0.32, right=boxes.index + 0.32)
     names = json.dumps(order)
     x_scale = alt.Scale(domain=[-0.5, len(order) - 0.5])
     x_axis = alt.Axis(values=list(range(len(order))), labelExpr=f"{names}[datum.value]", grid=False, labelAngle=0,
@@ -104,18 +98,12 @@ def density_histogram(values: pd.DataFrame, gene: str, cell_types: Sequence[str]
                       marks: Sequence[float], bins: int = 60) -> alt.LayerChart:
     """Overlaid histograms normalised per cell type (each integrates to 1), dotted rules at ``marks``.
 
-    The bins are shared by all cell types and computed here with ``numpy.histogram(density=True)``, so
-    what is drawn is exactly a probability density per cell type.
+    The bins are shared by all cell types (:func:`scperturb_core.plot_scales.group_densities`), so what
+    is drawn is exactly a probability density per cell type.
     """
     sizes = values[CELL_TYPE].value_counts()
-    edges = np.histogram_bin_edges(values["value"].to_numpy(dtype=float), bins=bins)
-    frames = []
-    for ct in [c for c in cell_types if c in sizes]:
-        dens, _ = np.histogram(values.loc[values[CELL_TYPE] == ct, "value"].to_numpy(dtype=float), bins=edges,
-                               density=True)
-        frames.append(pd.DataFrame({"group": f"{ct} (n={sizes[ct]})", "start": edges[:-1], "end": edges[1:],
-                                    "density": dens}))
-    hist = pd.concat(frames, ignore_index=True)
+    hist = group_densities(values["value"], values[CELL_TYPE], [c for c in cell_types if c in sizes], bins=bins)
+    hist["group"] = hist["group"].map(lambda c: f"{c} (n={sizes[c]})")
     order = list(dict.fromkeys(hist["group"]))
     bars = alt.Chart(hist).mark_rect(opacity=0.6).encode(
         x=alt.X("start:Q", title=f"{gene}: {units}"), x2="end:Q",

@@ -79,7 +79,7 @@ measured_only = c3.toggle("Measured pairs only", key=Keys.RANK_MEASURED_ONLY,
 ok = True
 if mode == MODE_GENES:
     text = c1.text_area("Genes to push down (paste: comma, space or one per line)", key=Keys.RANK_GENES, height=80)
-    # the list of every gene sits in a popover: drawn on the page, its 18,211 options cost a first visit ~0.7 s
+    # the list of every gene sits in a popover: drawn on the page, its 18,211 options cost a first visit ~0.6 s
     with c1.popover("...or pick genes from the list", icon=":material/list:"):
         picked = st.multiselect("Genes to push down", list(data.genes), key=Keys.RANK_PICK,
                                 placeholder="Type to search the genes")
