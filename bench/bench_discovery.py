@@ -25,8 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scperturb_core.constants import DEFAULT_GENE, DEMO, SMILES  # noqa: E402
 from scperturb_core.data import load_dataset  # noqa: E402
-from scperturb_core.discovery import parse_smiles_table, predict_smiles  # noqa: E402
-from scperturb_core.rank import build_cube, rank_compounds, reversal_scores  # noqa: E402
+from scperturb_core.discovery.rank import build_cube, rank_compounds, reversal_scores  # noqa: E402
+from scperturb_core.discovery.smiles import parse_smiles_table, predict_smiles  # noqa: E402
 
 
 def _time(fn, repeat: int) -> float:
@@ -74,7 +74,7 @@ def main() -> int:
     args = ap.parse_args()
     out: dict[str, float] = {}
     from scperturb_core.cli.discovery import _progress
-    from scperturb_core.predictor import ensure_default_models
+    from scperturb_core.models.predictor import ensure_default_models
 
     data = load_dataset(args.data)
     print(f"dataset: {data.name}: {data.n_rows} rows x {data.n_genes} genes, {len(data.compounds)} compounds, "

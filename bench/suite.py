@@ -1,6 +1,6 @@
 """The robustness suite: the default predictor on every setting of the simulator family.
 
-A thin entry point over ``python -m scperturb_core benchmark --suite`` (see ``scperturb_core/suite.py``
+A thin entry point over ``python -m scperturb_core benchmark --suite`` (see ``scperturb_core/validation/suite.py``
 and ``bench/SUITE.md``); it prints the table and the bars and writes all numbers as JSON.
 
 Usage::

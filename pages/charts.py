@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 
 from scperturb_core.constants import CELL_TYPE, SM_NAME
+from scperturb_core.discovery.rank import SCORE, SCORE_LOWER, SCORE_UPPER
 from scperturb_core.plot_scales import group_densities, tukey_boxes
-from scperturb_core.rank import SCORE, SCORE_LOWER, SCORE_UPPER
 
 SPLIT_COLORS = {"train": "#2a6f97", "test": "#e76f51"}
 COVERAGE_COLORS = {"missing": "#e5e7eb", "train": "#2a6f97", "test": "#e76f51"}

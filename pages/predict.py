@@ -11,14 +11,14 @@ from pages.common import Keys, require_data, simulated_badge
 from pages.predictor_ui import get_cube, get_predictor
 from scperturb_core.chem import fragment_grid_svg, mol_svg
 from scperturb_core.constants import DEFAULT_GENE, DEFAULT_TARGET_CELL_TYPE, SM_NAME, SMILES
-from scperturb_core.discovery import (
+from scperturb_core.discovery.rank import MEASURED, SOURCE_NAMES
+from scperturb_core.discovery.smiles import (
     AD_THRESHOLD, IN_DOMAIN, KNOWN, MAX_MOLECULES, MAX_SMILES_BYTES, MAX_TANIMOTO, NAME, NEAREST, NOTE, OK, REASON,
     ROW, parse_smiles_table, predict_smiles,
 )
 from scperturb_core.formats.export import predictions_to_h5ad_bytes
+from scperturb_core.formats.provenance import provenance_for
 from scperturb_core.genes import validate_genes
-from scperturb_core.provenance import provenance_for
-from scperturb_core.rank import MEASURED, SOURCE_NAMES
 
 EXAMPLE = """CC(C)Cc1ccc(cc1)C(C)C(=O)O ibuprofen
 CN1CCN(CC1)c1ccc2nc(-c3ccccc3)cc(=O)n2c1 new scaffold

@@ -18,7 +18,7 @@ import streamlit as st
 from pages.common import follow_job
 from scperturb_core import warmup
 from scperturb_core.data import PerturbData
-from scperturb_core.rank import PredictorLike, ValueCube
+from scperturb_core.discovery.rank import PredictorLike, ValueCube
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +63,10 @@ def _predictors() -> _Registry:
 
 
 def ensure_models(data: PerturbData, on_progress=None) -> PredictorLike:
-    """The dataset's default models (``scperturb_core.predictor.ensure_default_models``)."""
-    from scperturb_core.cli.discovery import _predictor_module
+    """The dataset's default models (``scperturb_core.models.predictor.ensure_default_models``)."""
+    from scperturb_core.discovery import predictor_module
 
-    _predictor_module()  # a one-line error when the models module is missing
+    predictor_module()  # a one-line error when the models module is missing
     return warmup.train_or_load_models(data, on_progress=on_progress)
 
 
@@ -84,10 +84,10 @@ def _obtain(data: PerturbData, job: warmup.Job) -> PredictorLike:
 def _model_stamp(data: PerturbData) -> str:
     """Modification time of the dataset's default-model manifest ("" before the first training), so
     models retrained elsewhere in the app (the training page) are picked up on the next run."""
-    from scperturb_core.cli.discovery import _predictor_module
+    from scperturb_core.discovery import predictor_module
 
     try:
-        manifest = _predictor_module().default_model_dir(data) / "manifest.json"
+        manifest = predictor_module().default_model_dir(data) / "manifest.json"
     except ValueError:
         return ""
     return str(manifest.stat().st_mtime_ns) if manifest.is_file() else ""

@@ -9,13 +9,13 @@ from pages.common import Keys, require_data, simulated_badge
 from pages.predictor_ui import get_cube, get_predictor
 from scperturb_core.chem import mol_svg
 from scperturb_core.constants import CELL_TYPE, DEFAULT_GENE, DEFAULT_TARGET_CELL_TYPE, SM_NAME, SMILES
-from scperturb_core.formats.export import ranking_to_h5ad_bytes
-from scperturb_core.genes import parse_gene_list, validate_genes
-from scperturb_core.provenance import provenance_for
-from scperturb_core.rank import (
+from scperturb_core.discovery.rank import (
     BY_CONFIDENCE, BY_ESTIMATE, KEEP_WEIGHT, SCORE, SCORE_LOWER, SCORE_UPPER, SIGNIFICANCE, rank_compounds,
     reversal_scores, split_hits,
 )
+from scperturb_core.formats.export import ranking_to_h5ad_bytes
+from scperturb_core.formats.provenance import provenance_for
+from scperturb_core.genes import parse_gene_list, validate_genes
 
 MODE_GENES = "Push genes down"
 MODE_SIGNATURE = "Reverse a disease signature"

@@ -11,16 +11,16 @@ import streamlit as st
 
 from pages.common import Keys, require_data, simulated_badge
 from scperturb_core import warmup
-from scperturb_core.baselines import BASELINE_NAMES
-from scperturb_core.checkpoint import ModelDirError
 from scperturb_core.data import PerturbData
-from scperturb_core.evaluate import (READOUT, Task, default_model_table, score_baselines, score_predictor,
-                                     tasks_for, validation_tables)
-from scperturb_core.features import FeatureConfig
-from scperturb_core.models import MLPConfig, TransformerConfig
-from scperturb_core.predictor import (Predictor, default_model_dir, ensure_default_models, list_model_dirs,
-                                      saved_model_dir)
-from scperturb_core.train import MODEL_CHOICES, History, ModelSpec, TrainConfig, train_ensemble
+from scperturb_core.models.checkpoint import ModelDirError
+from scperturb_core.models.features import FeatureConfig
+from scperturb_core.models.networks import MLPConfig, TransformerConfig
+from scperturb_core.models.predictor import (Predictor, default_model_dir, ensure_default_models, list_model_dirs,
+                                             saved_model_dir)
+from scperturb_core.models.train import MODEL_CHOICES, History, ModelSpec, TrainConfig, train_ensemble
+from scperturb_core.validation.baselines import BASELINE_NAMES
+from scperturb_core.validation.evaluate import (READOUT, Task, default_model_table, score_baselines, score_predictor,
+                                                tasks_for, validation_tables)
 
 COLORS = {"mlp": "#2a6f97", "transformer": "#e76f51"}
 HIDDEN_CHOICES = (32, 64, 128, 256, 512)

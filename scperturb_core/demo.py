@@ -408,7 +408,7 @@ def simulate_setting(name: str, genes: tuple[str, ...] | None = None) -> Perturb
     """A full dataset (real train design + id_map + its truth) for the named setting, uncached.
 
     ``genes`` simulates only those genes (a different draw than the full run: use
-    :func:`~scperturb_core.evaluate.restrict_genes` on the full run for a subset of its genes).
+    :func:`~scperturb_core.validation.evaluate.restrict_genes` on the full run for a subset of its genes).
     The dataset's key names the configuration, so models trained on it are cached apart from the demo.
     """
     cfg = sim_setting(name)

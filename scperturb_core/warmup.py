@@ -212,8 +212,8 @@ def maps_key(smiles, data=None) -> str:
 
 
 def train_or_load_models(data, on_progress: Callable | None = None):
-    """:func:`scperturb_core.predictor.ensure_default_models`, recording whether it trained or loaded."""
-    from .predictor import default_model_dir, ensure_default_models
+    """:func:`scperturb_core.models.predictor.ensure_default_models`, recording whether it trained or loaded."""
+    from .models.predictor import default_model_dir, ensure_default_models
 
     cached = (default_model_dir(data) / "manifest.json").is_file()
     pred = ensure_default_models(data, on_progress=on_progress)
@@ -347,9 +347,9 @@ def cached_cube(data, predictor):
 
 
 def cube(data, predictor, on_progress: Callable[[int, int], None] | None = None):
-    """The value cube (:func:`scperturb_core.rank.build_cube`) of ``data`` with ``predictor``: built once
+    """The value cube (:func:`scperturb_core.discovery.rank.build_cube`) of ``data`` with ``predictor``: built once
     per process and shared by every visitor; a second caller waits for the first one's build."""
-    from .rank import build_cube
+    from .discovery.rank import build_cube
 
     key = _cube_key(data, predictor)
     with _cube_guard:
@@ -387,7 +387,7 @@ def _measured_cube(data) -> None:
 def models_job(data, registry: JobRegistry | None = None) -> Job:
     """The job that loads (or trains once, in a worker process) the default models of ``data``, then
     predicts its unmeasured compound x cell type pairs (the Rank page's value cube)."""
-    from .predictor import default_model_dir
+    from .models.predictor import default_model_dir
 
     def run(job: Job):
         if not (default_model_dir(data) / "manifest.json").is_file():

@@ -39,9 +39,9 @@ def fake_models(tiny, monkeypatch):
 
 def small_spec():
     """Small, fast default-model settings for tests (a few epochs, narrow networks)."""
-    from scperturb_core.features import FeatureConfig
-    from scperturb_core.models import MLPConfig, TransformerConfig
-    from scperturb_core.train import ModelSpec, TrainConfig
+    from scperturb_core.models.features import FeatureConfig
+    from scperturb_core.models.networks import MLPConfig, TransformerConfig
+    from scperturb_core.models.train import ModelSpec, TrainConfig
 
     return ModelSpec(features=FeatureConfig(n_components=8), mlp=MLPConfig(hidden=32),
                      transformer=TransformerConfig(d_model=16, ff_dim=32, hidden=32),
@@ -54,7 +54,7 @@ def real_models(tiny_parquet):
     cache, so the pages' ``ensure_default_models`` loads them from disk instead of training.
     Returns ``(data, predictor, model_dir)``."""
     from scperturb_core.data import load_dataset
-    from scperturb_core.predictor import default_model_dir, ensure_default_models
+    from scperturb_core.models.predictor import default_model_dir, ensure_default_models
 
     data = load_dataset(str(tiny_parquet))
     pred = ensure_default_models(data, spec=small_spec())

@@ -1,4 +1,4 @@
-"""A tiny hand-built predictor satisfying :class:`scperturb_core.rank.PredictorLike` (no training)."""
+"""A tiny hand-built predictor satisfying :class:`scperturb_core.discovery.rank.PredictorLike` (no training)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -67,7 +67,7 @@ class FakePredictor:
         return out
 
     def predict_interval(self, cell_types, smiles, names=None, level: float = 0.8):
-        from scperturb_core.rank import z_value
+        from scperturb_core.discovery.rank import z_value
 
         est = self.predict(cell_types, smiles, names)
         half = np.float32(self.half * z_value(level) / z_value(0.8))

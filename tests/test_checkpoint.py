@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 import torch
 
-from scperturb_core import checkpoint
-from scperturb_core.checkpoint import MANIFEST, ModelDirError
 from scperturb_core.constants import CELL_TYPE, SM_NAME, SMILES
-from scperturb_core.features import FeatureConfig
 from scperturb_core.io import sha256_bytes
-from scperturb_core.models import MLPConfig, TransformerConfig
-from scperturb_core.predictor import Predictor, default_model_dir, ensure_default_models
-from scperturb_core.train import ModelSpec, TrainConfig, train_ensemble
+from scperturb_core.models import checkpoint
+from scperturb_core.models.checkpoint import MANIFEST, ModelDirError
+from scperturb_core.models.features import FeatureConfig
+from scperturb_core.models.networks import MLPConfig, TransformerConfig
+from scperturb_core.models.predictor import Predictor, default_model_dir, ensure_default_models
+from scperturb_core.models.train import ModelSpec, TrainConfig, train_ensemble
 
 SMALL = ModelSpec(features=FeatureConfig(n_components=8), mlp=MLPConfig(hidden=32),
                   transformer=TransformerConfig(d_model=16, ff_dim=32, hidden=32),
@@ -179,7 +179,7 @@ def test_ensure_default_models_trains_once(tiny, monkeypatch):
     pred = ensure_default_models(tiny, on_progress=lambda f, m: calls.append(f), spec=SMALL)
     assert calls and calls[-1] == 1.0
     assert (default_model_dir(tiny) / MANIFEST).exists()
-    import scperturb_core.predictor as pm
+    import scperturb_core.models.predictor as pm
 
     monkeypatch.setattr(pm, "train_ensemble", lambda *a, **k: pytest.fail("trained twice"))
     again = ensure_default_models(tiny, spec=SMALL)
@@ -188,7 +188,7 @@ def test_ensure_default_models_trains_once(tiny, monkeypatch):
 
 
 def test_ensure_default_models_recovers_and_races(tiny, trained, monkeypatch):
-    import scperturb_core.predictor as pm
+    import scperturb_core.models.predictor as pm
 
     target = default_model_dir(tiny)
     shutil.rmtree(target, ignore_errors=True)

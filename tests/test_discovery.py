@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from scperturb_core.constants import CELL_TYPE, SM_NAME, SMILES
-from scperturb_core.discovery import (
+from scperturb_core.discovery.rank import build_cube, rank_compounds
+from scperturb_core.discovery.smiles import (
     AD_THRESHOLD, MAX_MOLECULES, parse_smiles_table, predict_smiles, read_smiles_file,
 )
-from scperturb_core.rank import build_cube, rank_compounds
 from tests.fake_predictor import FakePredictor
 
 MIXED = """# my molecules

@@ -6,7 +6,7 @@ import pytest
 
 from scperturb_core.cli import discovery as discovery_cli
 from scperturb_core.cli import main
-from scperturb_core.rank import build_cube, rank_compounds
+from scperturb_core.discovery.rank import build_cube, rank_compounds
 from tests.discovery_pages import real_models  # noqa: F401  (fixture)
 from tests.fake_predictor import FakePredictor
 
@@ -145,7 +145,7 @@ def test_predict_smiles_csv_without_smiles_column(fake, tmp_path, capsys):
 
 
 def test_rank_and_predict_with_a_real_model_dir(real_models, tiny_parquet, tmp_path, capsys):
-    from scperturb_core.predictor import Predictor
+    from scperturb_core.models.predictor import Predictor
 
     data, _, model_dir = real_models
     pred = Predictor.load(model_dir)
@@ -156,7 +156,7 @@ def test_rank_and_predict_with_a_real_model_dir(real_models, tiny_parquet, tmp_p
     expected = rank_compounds(build_cube(data, pred), "CD69", "B cells")
     assert got["sm_name"].tolist() == expected["sm_name"].tolist()
     assert set(got["source"]) == {"measured", "predicted"}
-    from scperturb_core.provenance import manifest_id
+    from scperturb_core.formats.provenance import manifest_id
 
     assert got["model_id"].unique().tolist() == [manifest_id(model_dir)]  # the folder's manifest hash
     preds = tmp_path / "pred.csv"

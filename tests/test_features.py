@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from scperturb_core.constants import CELL_TYPE, SM_NAME, SMILES
-from scperturb_core.features import STATS, FeatureConfig, FeatureError, FeaturePipeline, reference_panel
-from scperturb_core.splits import leave_one_cell_type_out
+from scperturb_core.models.features import STATS, FeatureConfig, FeatureError, FeaturePipeline, reference_panel
+from scperturb_core.validation.splits import leave_one_cell_type_out
 
 CFG = FeatureConfig(n_components=8)
 

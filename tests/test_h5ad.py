@@ -298,7 +298,7 @@ def test_export_bytes_round_trip(tmp_path):
 def test_export_new_molecule_predictions(tiny, tmp_path):
     import anndata as ad
 
-    from scperturb_core.discovery import predict_smiles
+    from scperturb_core.discovery.smiles import predict_smiles
     from scperturb_core.formats.export import predictions_to_h5ad_bytes
     from tests.fake_predictor import FakePredictor
 
@@ -351,7 +351,7 @@ def test_export_ranking(tiny, tmp_path):
     import anndata as ad
 
     from scperturb_core.formats.export import ranking_to_h5ad_bytes
-    from scperturb_core.rank import build_cube, rank_compounds
+    from scperturb_core.discovery.rank import build_cube, rank_compounds
     from tests.fake_predictor import FakePredictor
 
     cube = build_cube(tiny, FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.5))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from scperturb_core import checkpoint
-from scperturb_core.checkpoint import ModelDirError
-from scperturb_core.train import train_ensemble
+from scperturb_core.models import checkpoint
+from scperturb_core.models.checkpoint import ModelDirError
+from scperturb_core.models.train import train_ensemble
 from tests.hostile.model_dirs import MODEL_CASES, ModelCase
 from tests.test_checkpoint import SMALL
 

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from scperturb_core.metrics import mrrmse, ranking_quality, rowwise_pearson, rowwise_pearson_values, rowwise_rmse
+from scperturb_core.validation.metrics import (mrrmse, ranking_quality, rowwise_pearson, rowwise_pearson_values,
+                                               rowwise_rmse)
 
 
 def test_mrrmse_hand_made():

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from scperturb_core.features import FeatureConfig, FeaturePipeline
-from scperturb_core.models import MLP, MLPConfig, Transformer, TransformerConfig, build_model
-from scperturb_core.train import TrainConfig, TrainData, fit, predict_components
+from scperturb_core.models.features import FeatureConfig, FeaturePipeline
+from scperturb_core.models.networks import MLP, MLPConfig, Transformer, TransformerConfig, build_model
+from scperturb_core.models.train import TrainConfig, TrainData, fit, predict_components
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from pages.common import Keys
-from scperturb_core.discovery import predict_smiles
+from scperturb_core.discovery.smiles import predict_smiles
 from tests.discovery_pages import fake_models, page, page_real_models, real_models  # noqa: F401  (fixtures)
 
 MIXED = "CCO ethanol\nC1CC broken\nc1ccccc1O phenol\n"
@@ -69,7 +69,7 @@ def test_predict_empty_input(tiny_parquet, fake_models):
 
 def test_predict_with_real_models(tiny_parquet, page_real_models):
     """Real (small) default models loaded from the cache; the page's numbers are the core's."""
-    from scperturb_core.predictor import Predictor
+    from scperturb_core.models.predictor import Predictor
 
     _, _, model_dir = page_real_models
     pred = Predictor.load(model_dir)
@@ -92,7 +92,7 @@ def test_predict_with_real_models(tiny_parquet, page_real_models):
 def test_predict_known_compound_shows_its_measured_values(tiny, tiny_parquet, fake_models):
     """A pasted screen compound (as a hydrochloride salt) is reported as that compound, with its measured
     values in the cell types where it was measured."""
-    from scperturb_core.rank import MEASURED, build_cube
+    from scperturb_core.discovery.rank import MEASURED, build_cube
 
     cube = build_cube(tiny, None)
     b = tiny.cell_types.index("B cells")

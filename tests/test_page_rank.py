@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from pages.common import Keys
-from scperturb_core.rank import build_cube, rank_compounds, reversal_scores
+from scperturb_core.discovery.rank import build_cube, rank_compounds, reversal_scores
 from tests.discovery_pages import fake_models, page, page_real_models, real_models  # noqa: F401  (fixtures)
 
 
@@ -105,7 +105,7 @@ def test_rank_without_models_falls_back_to_measured(tiny_parquet, monkeypatch):
 
 def test_rank_with_real_models(tiny_parquet, page_real_models):
     """The page trains nothing: it loads the cached default models and ranks exactly like the core."""
-    from scperturb_core.predictor import Predictor
+    from scperturb_core.models.predictor import Predictor
 
     data, _, model_dir = page_real_models
     pred = Predictor.load(model_dir)  # what the page loads

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from pages.common import SOURCE_PATH, Keys
 from scperturb_core.data import load_dataset
-from scperturb_core.predictor import default_model_dir
+from scperturb_core.models.predictor import default_model_dir
 from tests.conftest import ROOT
 
 PAGE = "pages/training.py"
@@ -17,10 +17,10 @@ TINY_SETTINGS = {Keys.TRAIN_EPOCHS: 3, Keys.TRAIN_HIDDEN: 32, Keys.TRAIN_COMPONE
 @pytest.fixture(autouse=True)
 def small_default_models(monkeypatch):
     """Default models at tiny settings (the page trains them on first use)."""
-    import scperturb_core.predictor as pm
-    from scperturb_core.features import FeatureConfig
-    from scperturb_core.models import MLPConfig, TransformerConfig
-    from scperturb_core.train import ModelSpec, TrainConfig
+    import scperturb_core.models.predictor as pm
+    from scperturb_core.models.features import FeatureConfig
+    from scperturb_core.models.networks import MLPConfig, TransformerConfig
+    from scperturb_core.models.train import ModelSpec, TrainConfig
 
     spec = ModelSpec(features=FeatureConfig(n_components=8), mlp=MLPConfig(hidden=32),
                      transformer=TransformerConfig(d_model=16, ff_dim=32, hidden=32),

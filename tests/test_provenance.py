@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from scperturb_core.provenance import PROVENANCE_COLUMNS, manifest_id, model_id, provenance_for
+from scperturb_core.formats.provenance import PROVENANCE_COLUMNS, manifest_id, model_id, provenance_for
 from tests.discovery_pages import real_models  # noqa: F401  (fixture)
 from tests.fake_predictor import FakePredictor
 
@@ -22,7 +22,7 @@ def test_columns_header_and_metadata(tiny):
 
 
 def test_model_id_is_the_manifest_hash_of_the_saved_folder(real_models):
-    from scperturb_core.predictor import Predictor
+    from scperturb_core.models.predictor import Predictor
 
     _, pred, model_dir = real_models
     ident = manifest_id(model_dir)

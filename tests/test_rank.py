@@ -7,7 +7,7 @@ import pytest
 
 from scperturb_core.constants import CELL_TYPE, CONTROL, SM_LINCS_ID, SM_NAME, SMILES
 from scperturb_core.data import PerturbData
-from scperturb_core.rank import (
+from scperturb_core.discovery.rank import (
     BY_ESTIMATE, MEASURED, PREDICTED, ValueCube, build_cube, connectivity, enrichment_score, rank_compounds,
     reversal_scores, split_hits, target_score, z_value,
 )
@@ -144,7 +144,7 @@ def test_legacy_models_fall_back_to_an_uncalibrated_spread(hand):
     assert cube.calibrated is False and "UNCALIBRATED" in cube.interval
     out = rank_compounds(cube, "G1", B).set_index(SM_NAME)
     np.testing.assert_allclose(out.loc["C", ["score_lower", "score_upper"]].astype(float), [1.75, 2.25])
-    from scperturb_core.uncertainty import measurement_noise
+    from scperturb_core.models.uncertainty import measurement_noise
     np.testing.assert_allclose(cube.noise_sd, measurement_noise(data.X))  # from the data, no noise_sd
 
 
@@ -269,7 +269,7 @@ def test_reversal_on_predicted_profiles_matches_measured(tiny):
 
 
 def test_predict_with_spread_batches_and_single_member(tiny):
-    from scperturb_core.rank import predict_with_spread
+    from scperturb_core.discovery.rank import predict_with_spread
 
     pred = FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.25)
     cts = ["B cells", "NK cells", "B cells"]
@@ -287,7 +287,7 @@ def test_predict_with_spread_batches_and_single_member(tiny):
 def test_weighted_members_equal_the_real_ensemble(real_models):
     """The legacy path's values are the real Predictor.predict (the stack, not the member mix), and
     spread = |mlp - transformer|."""
-    from scperturb_core.rank import predict_with_spread
+    from scperturb_core.discovery.rank import predict_with_spread
 
     _, pred, _ = real_models
     cts = ["B cells", "Myeloid cells", "NK cells"]
@@ -309,7 +309,7 @@ def test_ranks_and_ties():
 
 def test_unstacked_predictor_uses_the_labelled_fallback(tiny):
     """A predictor with the method but no calibrated intervals (stacked False) is not treated as calibrated."""
-    from scperturb_core.rank import has_intervals
+    from scperturb_core.discovery.rank import has_intervals
 
     pred = FakePredictor(tiny.genes, tiny.cell_types, tiny.compounds, offset=0.25)
     assert has_intervals(pred)

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from scperturb_core.constants import CELL_TYPE, CONTROL, SM_NAME
-from scperturb_core.splits import (leave_compounds_out, leave_one_cell_type_out, shared_compounds, shift_folds,
-                                   sparse_cell_types)
+from scperturb_core.validation.splits import (leave_compounds_out, leave_one_cell_type_out, shared_compounds,
+                                              shift_folds, sparse_cell_types)
 
 
 def test_cell_type_folds_hold_out_non_shared_rows(tiny):

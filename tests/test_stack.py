@@ -8,19 +8,20 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from scperturb_core.baselines import BASELINE_NAMES, all_baselines
-from scperturb_core.checkpoint import MANIFEST, ModelDirError
 from scperturb_core.constants import CELL_TYPE, SM_NAME, SMILES
-from scperturb_core.features import FeatureConfig
 from scperturb_core.io import sha256_bytes
-from scperturb_core.metrics import mrrmse
-from scperturb_core.models import MLPConfig, TransformerConfig
-from scperturb_core.predictor import Predictor
-from scperturb_core.splits import shift_folds
-from scperturb_core.stack import (BASELINE_CANDIDATES, CT_MEAN, MAX_ROW_BETA, NEW_SAFETY, READOUT, SIM_EDGES, GroupMeans,
-                                  _coverage, _fit_new, _Fold, fit_fold, fit_row_scale, fit_shrinkage, fit_weights,
-                                  interval_multipliers, mix_rmse, row_grams, row_scale)
-from scperturb_core.train import ModelSpec, TrainConfig, train_ensemble
+from scperturb_core.models.checkpoint import MANIFEST, ModelDirError
+from scperturb_core.models.features import FeatureConfig
+from scperturb_core.models.networks import MLPConfig, TransformerConfig
+from scperturb_core.models.predictor import Predictor
+from scperturb_core.models.stack import (BASELINE_CANDIDATES, CT_MEAN, MAX_ROW_BETA, NEW_SAFETY, READOUT, SIM_EDGES,
+                                         GroupMeans, _coverage, _fit_new, _Fold, fit_fold, fit_row_scale,
+                                         fit_shrinkage, fit_weights, interval_multipliers, mix_rmse, row_grams,
+                                         row_scale)
+from scperturb_core.models.train import ModelSpec, TrainConfig, train_ensemble
+from scperturb_core.validation.baselines import BASELINE_NAMES, all_baselines
+from scperturb_core.validation.metrics import mrrmse
+from scperturb_core.validation.splits import shift_folds
 
 SMALL = ModelSpec(features=FeatureConfig(n_components=8), mlp=MLPConfig(hidden=32),
                   transformer=TransformerConfig(d_model=16, ff_dim=32, hidden=32),
@@ -233,7 +234,7 @@ def test_round_trip_keeps_the_stack(trained, tiny, tmp_path):
 
 
 def test_row_scale_in_saved_state(trained, tiny):
-    from scperturb_core.stack import StackState
+    from scperturb_core.models.stack import StackState
 
     arrays, meta = trained.stack.state()
     assert meta["row_scale"] == {"beta": trained.stack.row_beta, "ref": trained.stack.row_ref}
@@ -280,7 +281,7 @@ def test_without_stack_the_networks_predict(tiny):
 
 def test_restricted_weights_leave_other_candidates_at_zero():
     """The ranking guard refits over the baselines only: the other candidates get weight 0 exactly."""
-    from scperturb_core.stack import POOLED, _restricted_weights, row_grams
+    from scperturb_core.models.stack import POOLED, _restricted_weights, row_grams
 
     rng = np.random.default_rng(0)
     y = rng.normal(size=(12, 30)).astype(np.float32)

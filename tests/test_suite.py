@@ -12,7 +12,7 @@ import pytest
 
 from scperturb_core.cli import main
 from scperturb_core.demo import SIM_SETTINGS
-from scperturb_core.suite import (
+from scperturb_core.validation.suite import (
     ABLATION, DEFAULT, SMALL, SMALL_SETTINGS, SuiteConfig, ablation_predictions, check_bars, format_report,
     suite_spec, suite_table,
 )
@@ -28,7 +28,7 @@ def test_small_mode_runs_six_settings_with_different_seeds():
 
 
 def test_suite_spec_is_the_default_predictor_with_fewer_epochs():
-    from scperturb_core.predictor import default_spec
+    from scperturb_core.models.predictor import default_spec
 
     spec = suite_spec(SuiteConfig(epochs=5, seed=3, train_overrides=(("no_such_field", 1),)))
     default = default_spec()
@@ -48,7 +48,7 @@ def test_ablation_uses_what_the_predictor_exposes():
 def test_ablation_of_a_trained_predictor(tiny):
     from dataclasses import replace
 
-    from scperturb_core.train import train_ensemble
+    from scperturb_core.models.train import train_ensemble
 
     spec = suite_spec(SuiteConfig(epochs=2))
     spec = replace(spec, train=replace(spec.train, **{k: v for k, v in SMALL.train_overrides

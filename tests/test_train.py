@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 import torch
 
-from scperturb_core.baselines import BASELINE_NAMES, Additive, CellTypeMean, CompoundMean, GeneMean, Zeros
 from scperturb_core.constants import CELL_TYPE, SM_NAME, SMILES
-from scperturb_core.evaluate import ID_MAP_TASK, benchmark, restrict_genes, summary, tasks_for
-from scperturb_core.features import FeatureConfig, FeaturePipeline
-from scperturb_core.models import MLPConfig, TransformerConfig, build_model
-from scperturb_core.train import (History, ModelSpec, TrainConfig, TrainData, choose_weight, fit, internal_split,
-                                  loss_fn, predict_components, seed_everything, train_ensemble)
+from scperturb_core.models.features import FeatureConfig, FeaturePipeline
+from scperturb_core.models.networks import MLPConfig, TransformerConfig, build_model
+from scperturb_core.models.train import (History, ModelSpec, TrainConfig, TrainData, choose_weight, fit, internal_split,
+                                         loss_fn, predict_components, seed_everything, train_ensemble)
+from scperturb_core.validation.baselines import BASELINE_NAMES, Additive, CellTypeMean, CompoundMean, GeneMean, Zeros
+from scperturb_core.validation.evaluate import ID_MAP_TASK, benchmark, restrict_genes, summary, tasks_for
 
 SMALL = ModelSpec(features=FeatureConfig(n_components=8), mlp=MLPConfig(hidden=32),
                   transformer=TransformerConfig(d_model=16, ff_dim=32, hidden=32),

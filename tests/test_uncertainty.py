@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from scperturb_core.uncertainty import measurement_noise
+from scperturb_core.models.uncertainty import measurement_noise
 
 
 def test_noise_level_recovered_beside_low_rank_signal():

@@ -153,7 +153,7 @@ def test_value_cube_is_built_once_per_dataset_and_model(tiny, tmp_path, monkeypa
 def test_models_job_prepares_the_measured_values_while_the_models_train(tiny, tmp_path, monkeypatch):
     """While the worker trains, the server's process builds the measured-only cube (the Rank page shows
     it meanwhile); then the predicted cube. Each once."""
-    from scperturb_core import predictor as predictor_mod
+    from scperturb_core.models import predictor as predictor_mod
     from tests.fake_predictor import FakePredictor
 
     monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path))

@@ -6,7 +6,7 @@
 ``python -m scperturb_core predict-smiles (--smiles-file FILE | --smiles SMILES ...) --out OUT.csv
 [--model-dir DIR] [--data demo|PATH]``
 
-Both outputs carry provenance (:mod:`scperturb_core.provenance`): the written files as columns
+Both outputs carry provenance (:mod:`scperturb_core.formats.provenance`): the written files as columns
 (``dataset, dataset_hash, dataset_values, model_id, interval``), the printed table as ``# key: value``
 lines before it. User errors raise ``ValueError`` (one line; the CLI exits 2).
 """
@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from ..constants import CELL_TYPE, DEFAULT_TARGET_CELL_TYPE, DEMO, SM_NAME
+from ..discovery import predictor_module
 from ..safeio import bounded_int, check_output_file, check_regular_file, finite_float
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 #: ``--cell-type`` value that ranks over every cell type
 ALL_CELL_TYPES = "all"
-#: molecules the CLI accepts from one file (predicted in chunks of discovery.MAX_MOLECULES)
+#: molecules the CLI accepts from one file (predicted in chunks of discovery.smiles.MAX_MOLECULES)
 CLI_MAX_MOLECULES = 100_000
 #: largest SMILES file the CLI reads
 CLI_MAX_BYTES = 64 * 2**20
@@ -36,19 +37,6 @@ _DATA_HELP = ("dataset with the measured values: 'demo' (default; simulated valu
               "It must be the dataset the model was trained on (same genes), else the command stops with an error")
 _MODEL_HELP = ("folder of trained models (Predictor.load); default: the default models of --data, trained once "
                "and cached on first use")
-
-
-def _predictor_module():
-    import importlib
-    import importlib.util
-
-    name = importlib.util.resolve_name("..predictor", __package__)
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name == name:
-            raise ValueError("prediction models are not available (scperturb_core.predictor is missing)") from None
-        raise
 
 
 def _progress(step: float = 0.1):
@@ -64,7 +52,7 @@ def _progress(step: float = 0.1):
 
 def load_predictor(model_dir: str | None, data=None):
     """``Predictor.load(model_dir)``, or the default models of ``data`` (trained once on first use)."""
-    pm = _predictor_module()
+    pm = predictor_module()
     if model_dir:
         path = Path(model_dir)
         if not path.is_dir():
@@ -88,8 +76,8 @@ def _split_list(values: list[str] | None) -> list[str]:
 
 def _cmd_rank(args: argparse.Namespace) -> int:
     from ..data import load_dataset
-    from ..provenance import provenance_for
-    from ..rank import CALL, HIT, build_cube, rank_compounds, reversal_scores
+    from ..discovery.rank import CALL, HIT, build_cube, rank_compounds, reversal_scores
+    from ..formats.provenance import provenance_for
 
     genes, keep = _split_list(args.genes), _split_list(args.keep)
     up, down = _split_list(args.up), _split_list(args.down)
@@ -142,7 +130,7 @@ def _cmd_rank(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict_smiles(args: argparse.Namespace) -> int:
-    from ..discovery import MAX_MOLECULES, ROW, parse_smiles_table, predict_smiles, read_smiles_file
+    from ..discovery.smiles import MAX_MOLECULES, ROW, parse_smiles_table, predict_smiles, read_smiles_file
     from ..io import atomic_path
 
     check_output_file(args.out, "--out")
@@ -156,8 +144,8 @@ def _cmd_predict_smiles(args: argparse.Namespace) -> int:
     n_ok = int(table["ok"].sum())
     if n_ok == 0:
         raise ValueError(f"no valid SMILES among {len(table)} input(s)")
-    from ..provenance import provenance_for
-    from ..rank import build_cube, check_genes
+    from ..discovery.rank import build_cube, check_genes
+    from ..formats.provenance import provenance_for
 
     out = Path(args.out)
     fmt = "parquet" if out.suffix.lower() == ".parquet" else "csv"

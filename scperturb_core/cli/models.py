@@ -33,7 +33,7 @@ def _int_at_least(name: str, minimum: int, maximum: int = 10**6):
 def _model_choice(text: str) -> str:
     """An argparse type for ``--model``; the model code (torch) is imported only when the option is given,
     so a bad command line is answered without loading it."""
-    from ..train import MODEL_CHOICES
+    from ..models.train import MODEL_CHOICES
 
     if text not in MODEL_CHOICES:
         raise argparse.ArgumentTypeError(f"--model must be one of {', '.join(MODEL_CHOICES)}, got {text[:40]!r}")
@@ -53,8 +53,8 @@ def _add_model_options(p) -> None:
 
 
 def _spec(args: argparse.Namespace):
-    from ..features import FeatureConfig
-    from ..train import ModelSpec, TrainConfig
+    from ..models.features import FeatureConfig
+    from ..models.train import ModelSpec, TrainConfig
 
     train = TrainConfig()
     if getattr(args, "epochs", None) is not None:
@@ -86,7 +86,7 @@ def _load_data(spec: str, genes: int | None = None, layer: str | None = None):
     from ..data import load_dataset
 
     data = load_dataset(spec, layer=layer)  # a bad file is refused before the model code (torch) is imported
-    from ..evaluate import restrict_genes
+    from ..validation.evaluate import restrict_genes
 
     return restrict_genes(data, genes)
 
@@ -99,7 +99,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     out = check_output_dir(args.out, "--out")  # before the training (and its imports), not after it
     data = _load_data(args.data, args.genes, args.layer)
-    from ..train import train_ensemble
+    from ..models.train import train_ensemble
 
     spec = _spec(args)
     t0 = time.perf_counter()
@@ -134,7 +134,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from ..io import atomic_path
 
     id_map = load_id_map(args.id_map)  # the cheap input first
-    from ..predictor import Predictor
+    from ..models.predictor import Predictor
 
     pred = Predictor.load(model_dir)
     known_sm = dict(zip(pred.compounds[SM_NAME], pred.compounds["SMILES"]))
@@ -170,8 +170,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.6g")
     # the Kaggle submission must stay exactly id + genes: its provenance goes into a file beside it
+    from ..formats.provenance import MEASURED_VALUES, SIMULATED, manifest_id
     from ..io import atomic_write_text
-    from ..provenance import MEASURED_VALUES, SIMULATED, manifest_id
 
     simulated = pred.info.get("simulated")
     facts = {"file": out.name, "values": "predicted",
@@ -199,11 +199,11 @@ def _cmd_benchmark(args: argparse.Namespace) -> int:
 
         check_output_file(args.out, "--out")
     if args.suite or args.small or args.settings:
-        from ..suite import run_cli
+        from ..validation.suite import run_cli
 
         return run_cli(args)
     data = _load_data(args.data, args.genes, args.layer)
-    from ..evaluate import benchmark, summary
+    from ..validation.evaluate import benchmark, summary
 
     spec = _spec(args)
     t0 = time.perf_counter()

@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..constants import CELL_TYPE, ID, LAYER_CLIPPED, LAYER_PREDICTION, LAYER_SIGN_LOG10_PVAL, LAYER_X, SM_NAME
 from ..data import DataError, Source, _preview, _read_bytes
-from ..metrics import rowwise_pearson_values, rowwise_rmse
+from ..validation.metrics import rowwise_pearson_values, rowwise_rmse
 from .h5ad import HDF5_MAGIC, _default_layer, _gene_names, _layer_names, _open, _read, _read_matrix
 
 log = logging.getLogger(__name__)

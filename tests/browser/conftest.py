@@ -84,7 +84,7 @@ def warm_models(server_cache) -> None:
     """Train the demo's default models into the server's cache (as the first visit of a ranking page
     would), so later tests measure the pages, not the one-off training."""
     from scperturb_core.demo import load_demo
-    from scperturb_core.predictor import ensure_default_models
+    from scperturb_core.models.predictor import ensure_default_models
 
     old = os.environ.get("SCPERTURB_CACHE")
     os.environ["SCPERTURB_CACHE"] = str(server_cache)

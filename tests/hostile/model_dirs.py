@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scperturb_core.checkpoint import CHECKPOINT_FORMAT, CONFIG, FEATURES_JSON, FEATURES_NPZ, MANIFEST, WEIGHTS
 from scperturb_core.io import sha256_bytes
+from scperturb_core.models.checkpoint import CHECKPOINT_FORMAT, CONFIG, FEATURES_JSON, FEATURES_NPZ, MANIFEST, WEIGHTS
 
 #: every message starts with the folder's label
 PREFIX = r"^model directory '[^']+'"

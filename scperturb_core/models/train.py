@@ -1,12 +1,12 @@
 """One training loop for every model, and the training of an ensemble from a table of rows.
 
-:func:`fit` trains any :class:`~scperturb_core.models.PerturbNet` with AdamW on a loss in gene space
+:func:`fit` trains any :class:`~scperturb_core.models.networks.PerturbNet` with AdamW on a loss in gene space
 (MRRMSE by default; MSE or Huber on the row RMSE as options), full-batch or mini-batch, keeps a
 per-epoch train / validation history, stops early on the validation MRRMSE and restores the best
 weights. :func:`seed_everything` is the one place that seeds.
 
-:func:`train_ensemble` returns the default :class:`~scperturb_core.predictor.Predictor`: on data with
-shift-true folds (:func:`~scperturb_core.splits.shift_folds`) the stack of :mod:`scperturb_core.stack`
+:func:`train_ensemble` returns the default :class:`~scperturb_core.models.predictor.Predictor`: on data with
+shift-true folds (:func:`~scperturb_core.validation.splits.shift_folds`) the stack of :mod:`scperturb_core.models.stack`
 -- features and networks fitted per fold on the fold's training rows, epochs, stack weights,
 new-compound shrinkage and intervals chosen on the held-out rows, then a final fit on all rows.
 Without such folds (or with ``TrainConfig.stack=False``) it trains the networks' ensemble with a random
@@ -28,10 +28,10 @@ import pandas as pd
 import torch
 from threadpoolctl import threadpool_limits
 
-from .constants import CELL_TYPE
-from .io import dataclass_from_dict
+from ..constants import CELL_TYPE
+from ..io import dataclass_from_dict
 from .features import FeatureConfig, FeaturePipeline, Features
-from .models import MODEL_KINDS, MLPConfig, PerturbNet, TransformerConfig, build_model
+from .networks import MODEL_KINDS, MLPConfig, PerturbNet, TransformerConfig, build_model
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ class TrainConfig:
         threads: CPU threads for torch and BLAS (0 keeps the libraries' defaults). One thread is the
             default: the networks are small, and spinning OpenMP teams slow down by 10-50x on a busy
             shared machine (measured on 2 cores).
-        stack: train the default predictor (:mod:`scperturb_core.stack`): shift-true folds choose the
+        stack: train the default predictor (:mod:`scperturb_core.models.stack`): shift-true folds choose the
             epochs, the stack weights over baselines, readout and networks, the new-compound shrinkage
             and the intervals. False (or data without a sparse cell type): the networks' ensemble with
             ``val_fraction`` early stopping, as before.
@@ -405,7 +405,7 @@ def validation_folds(obs: pd.DataFrame, cfg: TrainConfig) -> tuple[list, list]:
     is 0 or there are too few compounds)."""
     from types import SimpleNamespace
 
-    from .splits import leave_compounds_out, shift_folds
+    from ..validation.splits import leave_compounds_out, shift_folds
 
     view = SimpleNamespace(obs=obs)
     try:

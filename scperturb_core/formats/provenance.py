@@ -72,7 +72,7 @@ def model_id(predictor: object | None) -> str:
     """A stable id of a predictor's exact weights: SHA-256 (16 hex digits) of its ``manifest.json``.
 
     Uses the predictor's own ``model_id`` attribute when it has one; otherwise serializes the model
-    the way :func:`scperturb_core.checkpoint.save` writes it and hashes the manifest (computed once,
+    the way :func:`scperturb_core.models.checkpoint.save` writes it and hashes the manifest (computed once,
     then cached on the object). Objects that cannot be serialized (test doubles) get
     ``"unsaved:<class name>"``; no predictor gives ``"none"``.
     """
@@ -85,7 +85,7 @@ def model_id(predictor: object | None) -> str:
     if isinstance(cached, str):
         return cached
     try:
-        from .checkpoint import MANIFEST, serialize
+        from ..models.checkpoint import MANIFEST, serialize
 
         ident = hashlib.sha256(serialize(predictor)[MANIFEST]).hexdigest()[:16]
     except (AttributeError, TypeError, ValueError, KeyError) as exc:
@@ -102,7 +102,7 @@ def manifest_id(model_dir) -> str:
     """:func:`model_id` of a saved model folder, from its ``manifest.json`` bytes."""
     from pathlib import Path
 
-    from .checkpoint import MANIFEST
+    from ..models.checkpoint import MANIFEST
 
     return hashlib.sha256((Path(model_dir) / MANIFEST).read_bytes()).hexdigest()[:16]
 
@@ -110,7 +110,7 @@ def manifest_id(model_dir) -> str:
 def provenance_for(data, predictor: object | None = None, interval: str = "") -> Provenance:
     """The :class:`Provenance` of a result computed from ``data`` (a ``PerturbData``) and ``predictor``.
 
-    ``interval`` describes the interval columns (see :func:`scperturb_core.rank.interval_label`).
+    ``interval`` describes the interval columns (see :func:`scperturb_core.discovery.rank.interval_label`).
     """
     return Provenance(
         dataset=str(getattr(data, "name", "") or "dataset"),

@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.extmath import randomized_svd
 
-from .chem.fingerprints import FingerprintConfig, MorganFeaturizer
-from .chem.fragments import FragmentVocabulary
-from .chem.parse import parse_smiles
-from .chem.similarity import SimilarityIndex
-from .constants import CELL_TYPE, SM_NAME, SMILES
-from .io import dataclass_from_dict, sha256_bytes
+from ..chem.fingerprints import FingerprintConfig, MorganFeaturizer
+from ..chem.fragments import FragmentVocabulary
+from ..chem.parse import parse_smiles
+from ..chem.similarity import SimilarityIndex
+from ..constants import CELL_TYPE, SM_NAME, SMILES
+from ..io import dataclass_from_dict, sha256_bytes
 
 log = logging.getLogger(__name__)
 

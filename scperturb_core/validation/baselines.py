@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .constants import CELL_TYPE, SM_NAME
+from ..constants import CELL_TYPE, SM_NAME
 
 
 class Baseline:

@@ -1,13 +1,13 @@
 """Score baselines and models on the same held-out rows.
 
 A *task* is a set of training rows and query pairs with known values. The primary tasks are the
-shift-true folds (:func:`~scperturb_core.splits.shift_folds`: the sparse-cell-type rows of some
+shift-true folds (:func:`~scperturb_core.validation.splits.shift_folds`: the sparse-cell-type rows of some
 compounds measured there leave, their T/NK rows stay -- the test situation) and, when the dataset
 carries the truth of its id_map (the demo), the id_map rows. The leave-one-T/NK-cell-type-out folds and
 the leave-compounds-out folds are secondary families (``family=``). Every method is fitted on the
 task's training rows only -- the default predictor's own inner shift-true folds run on those rows
-only (nested) -- and scored with :func:`~scperturb_core.metrics.mrrmse`, the mean row-wise Pearson
-correlation, the ranking quality of :func:`~scperturb_core.metrics.ranking_quality` (on the pooled
+only (nested) -- and scored with :func:`~scperturb_core.validation.metrics.mrrmse`, the mean row-wise Pearson
+correlation, the ranking quality of :func:`~scperturb_core.validation.metrics.ranking_quality` (on the pooled
 held-out rows of a fold family, per target cell type) and, for the stack, the coverage of its 80 %
 interval.
 """
@@ -21,13 +21,13 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ..constants import CELL_TYPE, SM_NAME, SMILES
+from ..data import PerturbData
+from ..models.networks import MODEL_KINDS
+from ..models.stack import STACK
 from .baselines import BASELINE_NAMES, all_baselines
-from .constants import CELL_TYPE, SM_NAME, SMILES
-from .data import PerturbData
 from .metrics import mrrmse, ranking_quality, rowwise_pearson
-from .models import MODEL_KINDS
 from .splits import leave_compounds_out, leave_one_cell_type_out, shift_folds
-from .stack import STACK
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def run_task(task: Task, genes: Sequence[str], spec=None, models: bool = True,
     """Score every baseline and (with ``models``) the networks of ``spec`` and their ensemble on ``task``."""
     rows = score_baselines(task, genes)
     if models:
-        from .train import ModelSpec, train_ensemble
+        from ..models.train import ModelSpec, train_ensemble
 
         predictor = train_ensemble(task.obs, task.X, genes, spec or ModelSpec(), on_progress=on_progress,
                                    on_epoch=on_epoch)

@@ -1,6 +1,6 @@
 """The two networks of the seed report, built from one block and one output head.
 
-Both take a batch of features (:class:`~scperturb_core.features.Features` as tensors: ``cell``,
+Both take a batch of features (:class:`~scperturb_core.models.features.Features` as tensors: ``cell``,
 ``stats``, ``chem``, ``base``) and return ``[batch, k]`` target components; the fixed gene basis of the
 feature pipeline maps them to ``[batch, n_genes]`` (:meth:`PerturbNet.genes`). The output head adds a
 learned correction to the readout's prediction (``base``); its last layer starts at zero, so an
@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .io import dataclass_from_dict
+from ..io import dataclass_from_dict
 
 ModelKind = Literal["mlp", "transformer"]
 MODEL_KINDS: tuple[str, ...] = ("mlp", "transformer")

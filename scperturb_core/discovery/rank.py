@@ -7,7 +7,7 @@ expression (positive = up).
 
 **One scale for measured and predicted pairs.** Every value carries an interval at level
 :data:`INTERVAL_LEVEL` (80%): a measured value ``v`` of gene ``j`` gets ``v +- z * noise_sd[j]`` (the
-per-gene measurement noise, :func:`scperturb_core.uncertainty.measurement_noise` or the predictor's
+per-gene measurement noise, :func:`scperturb_core.models.uncertainty.measurement_noise` or the predictor's
 ``noise_sd``); a predicted value gets the model's calibrated interval (``predict_interval``). Models
 saved before calibration existed fall back to ``estimate +- spread / 2`` with the MLP-vs-Transformer
 spread, labelled "uncalibrated" (:func:`interval_label`). For a gene set, the interval of the mean is
@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from .constants import CELL_TYPE, SM_NAME, SMILES
-from .data import PerturbData
-from .genes import resolve_genes
+from ..constants import CELL_TYPE, SM_NAME, SMILES
+from ..data import PerturbData
+from ..genes import resolve_genes
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def has_intervals(predictor: object | None) -> bool:
 
 @runtime_checkable
 class PredictorLike(Protocol):
-    """What ranking and discovery need from a trained predictor (``scperturb_core.predictor.Predictor``).
+    """What ranking and discovery need from a trained predictor (``scperturb_core.models.predictor.Predictor``).
 
     Attributes:
         genes: the ``g`` output genes, in column order.
@@ -209,14 +209,14 @@ _noise_guard = threading.Lock()
 
 def noise_level(data_X: np.ndarray, predictor: object | None = None, key: str = "") -> np.ndarray:
     """Per-gene measured-value noise ``(g,)``: the predictor's ``noise_sd`` when it has one of the
-    right length, else :func:`scperturb_core.uncertainty.measurement_noise` of the data (an SVD of the
+    right length, else :func:`scperturb_core.models.uncertainty.measurement_noise` of the data (an SVD of the
     whole matrix: computed once per ``key`` -- the dataset's content hash -- and kept in memory)."""
     sd = getattr(predictor, "noise_sd", None)
     if sd is not None:
         sd = np.asarray(sd, dtype=np.float32).reshape(-1)
         if sd.shape[0] == data_X.shape[1]:
             return sd
-    from .uncertainty import measurement_noise
+    from ..models.uncertainty import measurement_noise
 
     if data_X.shape[0] == 0:
         return np.zeros(data_X.shape[1], dtype=np.float32)

@@ -2,7 +2,7 @@
 
 The test situation is "a compound measured in T/NK cells, predicted in B or Myeloid cells", and the
 training file holds exactly that situation for the compounds measured in the sparse cell types
-(:func:`~scperturb_core.splits.shift_folds`). Everything here is decided on those folds:
+(:func:`~scperturb_core.validation.splits.shift_folds`). Everything here is decided on those folds:
 
 1. **Out-of-fold candidates.** For each shift fold the feature pipeline, the group means and the
    networks are fitted on the fold's training rows only; the held-out rows get every candidate's
@@ -44,15 +44,15 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from .constants import CELL_TYPE, SM_NAME, SMILES
+from ..constants import CELL_TYPE, SM_NAME, SMILES
+from ..validation.metrics import ranking_quality
 from .features import FeaturePipeline
-from .metrics import ranking_quality
 
 log = logging.getLogger(__name__)
 
 ZEROS, GENE_MEAN, CT_MEAN, COMPOUND_MEAN, ADDITIVE = "zeros", "gene mean", "cell-type mean", "compound mean", "additive"
 READOUT = "readout (ridge)"
-#: the baselines among the candidates (same names as :mod:`scperturb_core.baselines`)
+#: the baselines among the candidates (same names as :mod:`scperturb_core.validation.baselines`)
 BASELINE_CANDIDATES: tuple[str, ...] = (ZEROS, GENE_MEAN, CT_MEAN, COMPOUND_MEAN, ADDITIVE)
 #: every candidate of the stack, in display order (the networks follow the readout)
 CANDIDATES: tuple[str, ...] = (*BASELINE_CANDIDATES, READOUT, "mlp", "transformer")
@@ -509,7 +509,7 @@ def fit_fold(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, train
     """
     from dataclasses import replace
 
-    from .models import build_model
+    from .networks import build_model
     from .train import TrainData, fit, predict_components, seed_everything
 
     say = report or (lambda f, m: None)
@@ -581,7 +581,7 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
 
     Returns ``(pipeline, models, member_weights, histories, info, state)`` for a Predictor.
     """
-    from .models import build_model
+    from .networks import build_model
     from .train import History, TrainData, fit, seed_everything
     from .uncertainty import measurement_noise
 

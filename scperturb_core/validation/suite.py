@@ -3,14 +3,14 @@
 For every named setting of :data:`~scperturb_core.demo.SIM_SETTINGS` (the real design, values from a
 differently configured simulator, a different seed), :func:`run_setting`
 
-1. trains the default predictor (:func:`~scperturb_core.train.train_ensemble` with
-   :func:`~scperturb_core.predictor.default_spec`) on the training rows and predicts the id_map rows
+1. trains the default predictor (:func:`~scperturb_core.models.train.train_ensemble` with
+   :func:`~scperturb_core.models.predictor.default_spec`) on the training rows and predicts the id_map rows
    (compounds measured in T/NK cells, asked in B and Myeloid cells);
 2. scores it on the id_map truth as MRRMSE / the best simple baseline (fitted on the same rows), with
    the ablation: every member the predictor exposes (readout, MLP, Transformer, the networks'
    ensemble, the default prediction) next to the baselines;
 3. scores the ranking of compounds per gene within each target cell type
-   (:func:`~scperturb_core.metrics.ranking_quality`) against the plain compound-mean ranking (each
+   (:func:`~scperturb_core.validation.metrics.ranking_quality`) against the plain compound-mean ranking (each
    compound's mean over its measured T/NK training rows);
 4. the new-compound ratio: on leave-compounds-out folds, MRRMSE of a predictor trained without those
    compounds on their rows / the cell-type mean's;
@@ -30,9 +30,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from ..constants import CELL_TYPE, SM_NAME, SMILES
+from ..data import PerturbData
 from .baselines import CompoundMean, all_baselines
-from .constants import CELL_TYPE, SM_NAME, SMILES
-from .data import PerturbData
 from .metrics import mrrmse, ranking_quality, rowwise_rmse
 
 log = logging.getLogger(__name__)
@@ -91,9 +91,9 @@ SMALL_SETTINGS: tuple[str, ...] = ("demo", "low-carry-over", "far-lineage", "che
 
 
 def suite_spec(cfg: SuiteConfig):
-    """The default predictor's :class:`~scperturb_core.train.ModelSpec`, with ``cfg``'s epochs and
+    """The default predictor's :class:`~scperturb_core.models.train.ModelSpec`, with ``cfg``'s epochs and
     overrides (only fields the config has), seeded by ``cfg.seed``."""
-    from .predictor import default_spec
+    from ..models.predictor import default_spec
 
     spec = default_spec()
     train = replace(spec.train, seed=cfg.seed)
@@ -173,9 +173,9 @@ def _new_compound_ratio(data: PerturbData, spec, cfg: SuiteConfig,
                         report: Callable[[str], None]) -> dict[str, float] | None:
     """Pooled over ``cfg.lco_folds`` leave-compounds-out folds: MRRMSE of the predictor trained without
     the fold's compounds on their rows (queried by SMILES only) / the cell-type mean's."""
+    from ..models.train import train_ensemble
     from .baselines import CellTypeMean
     from .splits import leave_compounds_out
-    from .train import train_ensemble
 
     if cfg.lco_folds == 0:
         return None
@@ -206,9 +206,9 @@ def run_setting(name: str, cfg: SuiteConfig = FULL,
     ``new_compound``: the leave-compounds-out ratio (None when ``cfg.lco_folds == 0``);
     ``coverage_80``: interval coverage or None; ``predictor``: what the predictor said of itself.
     """
-    from .demo import sim_setting, simulate_setting
+    from ..demo import sim_setting, simulate_setting
+    from ..models.train import train_ensemble
     from .evaluate import restrict_genes
-    from .train import train_ensemble
 
     report = on_progress or (lambda msg: None)
     t0 = time.perf_counter()
@@ -253,7 +253,7 @@ def run_suite(settings: Sequence[str], cfg: SuiteConfig = FULL,
     """:func:`run_setting` for each setting; ``{"config": ..., "spec": ..., "settings": [...]}``."""
     from dataclasses import asdict
 
-    from .demo import sim_setting
+    from ..demo import sim_setting
 
     settings = list(settings)
     if not settings:
@@ -354,9 +354,9 @@ def run_cli(args) -> int:
     import json
     import sys
 
-    from .constants import DEMO
-    from .demo import SIM_SETTINGS
-    from .io import atomic_write_text
+    from ..constants import DEMO
+    from ..demo import SIM_SETTINGS
+    from ..io import atomic_write_text
 
     if not args.suite:
         raise ValueError("--small and --settings go with --suite")

@@ -1,7 +1,7 @@
 """Trained models behind one object: predict any (cell type, compound) pairs, including new SMILES.
 
 :class:`Predictor` bundles the fitted feature pipeline, the trained networks ("mlp", "transformer"),
-their ensemble weights and the stack state (:class:`~scperturb_core.stack.StackState`: stack weights
+their ensemble weights and the stack state (:class:`~scperturb_core.models.stack.StackState`: stack weights
 over baselines, readout and networks, the baseline fallback, new-compound shrinkage, calibrated
 intervals and the measurement noise level), all chosen on shift-true folds.
 :func:`ensure_default_models` gives every page and command the default models of a dataset: loaded
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .constants import SM_NAME, SMILES
-from .data import PerturbData
+from ..constants import SM_NAME, SMILES
+from ..data import PerturbData
+from ..io import cache_dir
 from .features import FeaturePipeline
-from .io import cache_dir
-from .models import PerturbNet
+from .networks import PerturbNet
 from .stack import (COMPOUND_MEAN, CT_MEAN, GENE_MEAN, LEVELS, POOLED, StackState, apply_weights,
                     candidate_predictions, row_scale, row_strength, shrink, sim_bin)
 from .train import History, ModelSpec, predict_components, train_ensemble
@@ -112,7 +112,7 @@ class Predictor:
     @property
     def noise_sd(self) -> np.ndarray:
         """Per-gene measurement noise ``(g,)`` float32 of the training matrix
-        (:func:`~scperturb_core.uncertainty.measurement_noise`), stored with the model."""
+        (:func:`~scperturb_core.models.uncertainty.measurement_noise`), stored with the model."""
         if self.stack is None:
             raise ValueError("this model carries no measurement noise level; retrain it")
         return self.stack.noise_sd
@@ -171,7 +171,7 @@ class Predictor:
         Half-widths are a multiplier times a per-gene scale (times, for a measured compound, a row scale
         that grows with the strength of its measured response), the multiplier calibrated on cross-fitted
         out-of-fold residuals per target cell type (measured compounds) or similarity bin (new
-        compounds). Levels: :data:`~scperturb_core.stack.LEVELS`; others raise ``ValueError``.
+        compounds). Levels: :data:`~scperturb_core.models.stack.LEVELS`; others raise ``ValueError``.
         """
         if not self.stacked:
             raise ValueError("this model has no calibrated intervals (trained without shift-true folds)")
@@ -207,14 +207,14 @@ class Predictor:
     # ------------------------------------------------------------------------------------- io
 
     def save(self, model_dir: str | os.PathLike, overwrite: bool = True) -> Path:
-        """Write the model directory atomically (see :mod:`scperturb_core.checkpoint`)."""
+        """Write the model directory atomically (see :mod:`scperturb_core.models.checkpoint`)."""
         from .checkpoint import save
 
         return save(self, model_dir, overwrite=overwrite)
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, genes: Sequence[str] | None = None) -> Predictor:
-        """Read a model directory; :class:`~scperturb_core.checkpoint.ModelDirError` (a ``ValueError``)
+        """Read a model directory; :class:`~scperturb_core.models.checkpoint.ModelDirError` (a ``ValueError``)
         with one line on a missing, incomplete, corrupt or foreign directory."""
         from .checkpoint import load
 

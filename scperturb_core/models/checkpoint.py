@@ -4,7 +4,7 @@ A model directory holds
 
 * ``weights.pt`` -- the networks' ``state_dict`` tensors (keys ``"<member>.<param>"``), read with
   ``torch.load(weights_only=True)`` so a file carrying pickled code is refused;
-* ``config.json`` -- the :class:`~scperturb_core.train.ModelSpec`, ensemble weights, training history;
+* ``config.json`` -- the :class:`~scperturb_core.models.train.ModelSpec`, ensemble weights, training history;
 * ``features.npz`` (plain arrays, read with ``allow_pickle=False``) and ``features.json`` -- the
   fitted feature state: statistics, gene basis, readout, fragment vocabulary, genes, cell types,
   training compounds;
@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .io import sha256_bytes
-from .safeio import (
+from ..io import sha256_bytes
+from ..safeio import (
     MAX_JSON_BYTES,
     MAX_NPZ_BYTES,
     MAX_WEIGHTS_BYTES,
@@ -276,7 +276,7 @@ def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None):
         ModelDirError: one line naming the directory and what is wrong with it.
     """
     from .features import FeaturePipeline, gene_hash
-    from .models import MODEL_KINDS, build_model
+    from .networks import MODEL_KINDS, build_model
     from .predictor import Predictor
     from .train import History, ModelSpec
 

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .constants import CELL_TYPE, CONTROL, SM_NAME
-from .data import PerturbData
+from ..constants import CELL_TYPE, CONTROL, SM_NAME
+from ..data import PerturbData
 
 
 @dataclass(frozen=True)

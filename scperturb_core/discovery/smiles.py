@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .constants import CELL_TYPE, SM_NAME, SMILES
-from .genes import resolve_genes
+from ..constants import CELL_TYPE, SM_NAME, SMILES
+from ..genes import resolve_genes
 from .rank import (
     BY_CONFIDENCE, CALL, CANDIDATE, HIT, INTERVAL_LEVEL, KEEP_WEIGHT, MEASURED, PREDICTED,
     SCORE, SCORE_LOWER, SCORE_UPPER, SIGNIFICANCE, SOURCE, SOURCE_NAMES, UNCERTAINTY, WRONG_WAY, PredictorLike,
@@ -112,7 +112,7 @@ def _from_text(text: str, limit: int | None = MAX_MOLECULES) -> pd.DataFrame:
 
 def _table(rows: list[int], smiles: list[object], names: list[object],
            limit: int | None = MAX_MOLECULES) -> pd.DataFrame:
-    from .chem import parse_smiles_batch
+    from ..chem import parse_smiles_batch
 
     if limit is not None and len(rows) > limit:
         raise ValueError(f"too many molecules: {len(rows)} (limit {limit} per request; "
@@ -205,7 +205,7 @@ class NewMoleculePredictions:
         cell_types: the ``T`` cell types.
         genes: the ``g`` genes.
         values: ``(n_valid, T, g)`` float32 values (signed -log10 p): measured where ``source`` is
-            :data:`~scperturb_core.rank.MEASURED` (a known compound measured in that cell type), the
+            :data:`~scperturb_core.discovery.rank.MEASURED` (a known compound measured in that cell type), the
             ensemble prediction otherwise.
         below, above: ``(n_valid, T, g)`` float16 distances from ``values`` down to the interval's
             lower bound and up to its upper bound at ``level`` (measured: ``z * noise_sd``; predicted:
@@ -246,7 +246,7 @@ class NewMoleculePredictions:
 
     @property
     def interval(self) -> str:
-        """How the intervals were made (:func:`~scperturb_core.rank.interval_label`)."""
+        """How the intervals were made (:func:`~scperturb_core.discovery.rank.interval_label`)."""
         return interval_label(self.calibrated, self.level)
 
     @property
@@ -351,7 +351,7 @@ class NewMoleculePredictions:
         """Where each input molecule would rank among the known compounds of ``cube`` in ``cell_type``.
 
         The molecule's score and interval are computed exactly as
-        :func:`~scperturb_core.rank.rank_compounds` does (same genes, keep-set, weight and
+        :func:`~scperturb_core.discovery.rank.rank_compounds` does (same genes, keep-set, weight and
         threshold) and compared on the ranking's key (``score_lower`` for ``by="confidence"``,
         ``score`` for ``by="estimate"``) with the known compounds':
         ``rank_among_known = 1 + #(known keys > molecule key)``, out of ``n_known``;
@@ -427,7 +427,7 @@ def match_known(mols: Sequence, compounds: pd.DataFrame) -> list[str | None]:
     """For each RDKit molecule, the ``sm_name`` of the compound in ``compounds`` (columns ``sm_name``,
     ``SMILES``) with the same structure -- same canonical SMILES or same InChIKey after
     :func:`structure_key` (salts stripped, neutralised) -- or None."""
-    from .chem import parse_smiles_batch
+    from ..chem import parse_smiles_batch
 
     by_smiles: dict[str, str] = {}
     by_key: dict[str, str] = {}
@@ -453,7 +453,7 @@ def predict_smiles(predictor: PredictorLike, table: pd.DataFrame | str | bytes |
     """Values of every gene in every cell type for the valid molecules of ``table``.
 
     Args:
-        predictor: the trained ensemble (:class:`~scperturb_core.rank.PredictorLike`).
+        predictor: the trained ensemble (:class:`~scperturb_core.discovery.rank.PredictorLike`).
         table: a :func:`parse_smiles_table` result, or anything it accepts.
         cell_types: cell types to report (default: all the predictor knows).
         k_nearest: nearest training compounds to report.
@@ -473,7 +473,7 @@ def predict_smiles(predictor: PredictorLike, table: pd.DataFrame | str | bytes |
     Raises:
         ValueError: no valid molecule in the table, or an unknown cell type.
     """
-    from .chem import parse_smiles_batch
+    from ..chem import parse_smiles_batch
 
     if not isinstance(table, pd.DataFrame) or OK not in table.columns:
         table = parse_smiles_table(table)
