@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scperturb_core.constants import DEFAULT_GENE, DEMO, SMILES  # noqa: E402
-from scperturb_core.data import load_dataset  # noqa: E402
 from scperturb_core.discovery.rank import build_cube, rank_compounds, reversal_scores  # noqa: E402
 from scperturb_core.discovery.smiles import parse_smiles_table, predict_smiles  # noqa: E402
+from scperturb_core.loader import load_dataset  # noqa: E402
 
 
 def _time(fn, repeat: int) -> float:

@@ -36,10 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import torch  # noqa: E402
 
 from scperturb_core.constants import CELL_TYPE, DEMO, SM_NAME, SMILES  # noqa: E402
-from scperturb_core.data import load_dataset  # noqa: E402
-from scperturb_core.models.predictor import Predictor, default_spec  # noqa: E402
+from scperturb_core.loader import load_dataset  # noqa: E402
+from scperturb_core.models.predictor import Predictor, default_spec, train_ensemble  # noqa: E402
 from scperturb_core.models.stack import STACK  # noqa: E402
-from scperturb_core.models.train import train_ensemble  # noqa: E402
 from scperturb_core.validation.evaluate import benchmark, restrict_genes, summary  # noqa: E402
 
 BUDGET_TRAIN_S = 120.0

@@ -12,7 +12,8 @@ import streamlit as st
 from pages.formats_ui import layer_selectbox
 from scperturb_core import warmup
 from scperturb_core.constants import ENV_DATA, ENV_DATA_DIR, MAX_UPLOAD_MB
-from scperturb_core.data import DataError, PerturbData, data_folder, load_dataset, resolve_data_path
+from scperturb_core.data import DataError, PerturbData, data_folder, resolve_data_path
+from scperturb_core.loader import load_dataset
 
 
 class Keys:

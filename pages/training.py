@@ -16,8 +16,8 @@ from scperturb_core.models.checkpoint import ModelDirError
 from scperturb_core.models.features import FeatureConfig
 from scperturb_core.models.networks import MLPConfig, TransformerConfig
 from scperturb_core.models.predictor import (Predictor, default_model_dir, ensure_default_models, list_model_dirs,
-                                             saved_model_dir)
-from scperturb_core.models.train import MODEL_CHOICES, History, ModelSpec, TrainConfig, train_ensemble
+                                             saved_model_dir, train_ensemble)
+from scperturb_core.models.train import MODEL_CHOICES, History, ModelSpec, TrainConfig
 from scperturb_core.validation.baselines import BASELINE_NAMES
 from scperturb_core.validation.evaluate import (READOUT, Task, default_model_table, score_baselines, score_predictor,
                                                 tasks_for, validation_tables)

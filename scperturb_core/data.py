@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import os
 import re
 import unicodedata
@@ -562,37 +561,3 @@ def with_id_map(data: PerturbData, id_map: pd.DataFrame | None, truth: np.ndarra
     from dataclasses import replace
 
     return replace(data, id_map=id_map, truth=truth)
-
-
-def load_dataset(spec: Source, id_map: Source | None = None, *, name: str | None = None,
-                 layer: str | None = None) -> PerturbData:
-    """Open a dataset: ``"demo"`` for the embedded demo, else a de_train.parquet or a de_train.h5ad
-    (path, bytes or file; ``layer`` picks the .h5ad value layer, see :mod:`.formats.h5ad`).
-
-    Without an ``id_map``, a user file gets the embedded real Kaggle id_map when every pair of it
-    refers to the file's compounds and cell types (as it does for the real de_train.parquet).
-    """
-    from . import assets
-    from .constants import DEMO
-
-    if isinstance(spec, str) and spec == DEMO:
-        from .demo import load_demo
-
-        data = load_demo()
-        if id_map is not None:
-            data = with_id_map(data, load_id_map(id_map, data), None)
-        return data
-    from .formats.h5ad import load_h5ad, looks_like_h5ad
-
-    if looks_like_h5ad(spec):
-        data = load_h5ad(spec, layer=layer, name=name)
-    elif layer is not None:
-        raise DataError(f"layer {layer!r} given, but the dataset is not an .h5ad file")
-    else:
-        data = load_de_train(spec, name=name)
-    if id_map is not None:
-        return with_id_map(data, load_id_map(id_map, data))
-    try:
-        return with_id_map(data, load_id_map(assets.ID_MAP, data))
-    except DataError:
-        return data

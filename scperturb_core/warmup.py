@@ -15,8 +15,8 @@ runs it in background threads:
   turns it off.
 
 Results are persisted on disk (models and maps, keyed by dataset content hash and code version), so
-a new process only loads them. What actually ran is appended to ``<cache>/events.log`` (one line per
-event: time, process id, event, key), which the tests and the browser benchmark read.
+a new process only loads them. What actually ran is appended to ``<cache>/events.log``
+(:mod:`scperturb_core.events`), which the tests and the browser benchmark read.
 """
 from __future__ import annotations
 
@@ -30,19 +30,11 @@ from collections.abc import Callable
 from typing import Any
 
 from .constants import DEMO, ENV_DATA, ENV_WARMUP, SMILES
+from .events import EV_CUBE_BUILT, EV_MODELS_LOADED, EV_MODELS_TRAINED, EV_WARMUP_DONE, EV_WARMUP_START, record
 from .io import cache_dir
 
 log = logging.getLogger(__name__)
 
-#: the cache file that lists the slow work done (``<time> <pid> <event> <key>`` per line)
-EVENTS_FILE = "events.log"
-#: events written to :data:`EVENTS_FILE`
-EV_WARMUP_START = "warmup-start"
-EV_WARMUP_DONE = "warmup-done"
-EV_MODELS_TRAINED = "models-trained"
-EV_MODELS_LOADED = "models-loaded"
-EV_MAP_COMPUTED = "map-computed"
-EV_CUBE_BUILT = "cube-built"  # key: "<dataset key>:predicted" or "<dataset key>:measured"
 #: finished jobs kept (with their results) per registry; older ones are forgotten
 KEEP_DONE = 8
 #: a failed job is retried by a new request after this many seconds
@@ -52,36 +44,6 @@ WORKER_NICE = 10
 #: modules imported by the process warm-up, so the first page does not pay for them
 HEAVY_MODULES = ("torch", "rdkit.Chem", "pandas", "pyarrow.parquet", "altair", "plotly.express",
                  "sklearn.utils.extmath")
-
-
-# ------------------------------------------------------------------------------------------ events
-
-
-def record(event: str, key: str = "") -> None:
-    """Append one line ``<unix time> <pid> <event> <key>`` to the cache's :data:`EVENTS_FILE`."""
-    line = f"{time.time():.3f} {os.getpid()} {event} {key}".rstrip() + "\n"
-    try:
-        with open(cache_dir() / EVENTS_FILE, "a", encoding="utf-8") as fh:
-            fh.write(line)
-    except OSError as exc:  # a read-only cache must not break the app
-        log.debug("could not record %s: %s", event, exc)
-    log.info("%s %s", event, key)
-
-
-def read_events(root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
-    """The recorded events (``time``, ``pid``, ``event``, ``key``), oldest first."""
-    from pathlib import Path
-
-    path = Path(root) / EVENTS_FILE if root is not None else cache_dir() / EVENTS_FILE
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        parts = line.split(" ", 3)
-        if len(parts) >= 3:
-            out.append({"time": float(parts[0]), "pid": int(parts[1]), "event": parts[2],
-                        "key": parts[3] if len(parts) > 3 else ""})
-    return out
 
 
 # ------------------------------------------------------------------------------------------ jobs
@@ -461,7 +423,7 @@ def demo():
     global _demo_data
     with _demo_lock:
         if _demo_data is None:
-            from .data import load_dataset
+            from .loader import load_dataset
 
             data = load_dataset(DEMO)
             data.X.flags.writeable = False
@@ -470,7 +432,7 @@ def demo():
 
 
 def _default_dataset():
-    from .data import load_dataset
+    from .loader import load_dataset
 
     path = os.environ.get(ENV_DATA, "").strip()
     if path:
@@ -535,7 +497,7 @@ def _cmd_serve(args) -> int:
 
 def _cmd_warmup(args) -> int:
     """Do the warm-up of a dataset in the foreground (fills the cache before a server starts)."""
-    from .data import load_dataset
+    from .loader import load_dataset
 
     t0 = time.monotonic()
     data = load_dataset(args.data)

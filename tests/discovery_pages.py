@@ -53,7 +53,7 @@ def real_models(tiny_parquet):
     """Real default models of the tiny parquet, trained once (small settings) into the session's test
     cache, so the pages' ``ensure_default_models`` loads them from disk instead of training.
     Returns ``(data, predictor, model_dir)``."""
-    from scperturb_core.data import load_dataset
+    from scperturb_core.loader import load_dataset
     from scperturb_core.models.predictor import default_model_dir, ensure_default_models
 
     data = load_dataset(str(tiny_parquet))

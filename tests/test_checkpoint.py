@@ -19,8 +19,8 @@ from scperturb_core.models import checkpoint
 from scperturb_core.models.checkpoint import MANIFEST, ModelDirError
 from scperturb_core.models.features import FeatureConfig
 from scperturb_core.models.networks import MLPConfig, TransformerConfig
-from scperturb_core.models.predictor import Predictor, default_model_dir, ensure_default_models
-from scperturb_core.models.train import ModelSpec, TrainConfig, train_ensemble
+from scperturb_core.models.predictor import Predictor, default_model_dir, ensure_default_models, train_ensemble
+from scperturb_core.models.train import ModelSpec, TrainConfig
 
 SMALL = ModelSpec(features=FeatureConfig(n_components=8), mlp=MLPConfig(hidden=32),
                   transformer=TransformerConfig(d_model=16, ff_dim=32, hidden=32),

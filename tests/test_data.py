@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from scperturb_core.constants import CELL_TYPE, CONTROL, META_COLUMNS, SM_NAME, SMILES
-from scperturb_core.data import DataError, load_de_train, load_id_map, load_dataset
+from scperturb_core.data import DataError, load_de_train, load_id_map
+from scperturb_core.loader import load_dataset
 
 
 def _write(df: pd.DataFrame, tmp_path, name="de_train.parquet"):

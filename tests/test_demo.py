@@ -4,12 +4,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from scperturb_core import assets
 from scperturb_core.constants import CELL_TYPE, META_COLUMNS, SM_NAME
-from scperturb_core.demo import load_demo, simulate_demo, tiny_dataset
+from scperturb_core.demo import load_demo, simulate_demo
 
 
 @pytest.fixture(scope="module")

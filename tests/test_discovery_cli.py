@@ -30,7 +30,7 @@ def test_rank_writes_the_core_ranking(tiny, tiny_parquet, fake, tmp_path, capsys
     for col in ("score_lower", "score_upper", "call", "p_down"):
         assert col in got.columns
     # provenance columns: the dataset, its hash, measured values (a user file), the model, the interval
-    from scperturb_core.data import load_dataset
+    from scperturb_core.loader import load_dataset
 
     data = load_dataset(str(tiny_parquet))
     assert got["dataset"].unique().tolist() == [data.name]
@@ -103,7 +103,7 @@ def test_predict_smiles_mixed_rows(tiny, tiny_parquet, fake, tmp_path, capsys):
                                      "max_tanimoto", "nearest_compound"]
     assert got.shape == (2 * T, 8 + tiny.n_genes + 5)
     assert list(got.columns[-5:]) == ["dataset", "dataset_hash", "dataset_values", "model_id", "interval"]
-    from scperturb_core.data import load_dataset
+    from scperturb_core.loader import load_dataset
 
     assert got["dataset_hash"].unique().tolist() == [load_dataset(str(tiny_parquet)).key]
     assert got["name"].tolist() == ["ethanol"] * T + ["benzene"] * T
@@ -124,7 +124,7 @@ def test_predict_smiles_parquet_and_gene_subset(tiny, tiny_parquet, fake, tmp_pa
     assert rows["source"].tolist() == ["measured" if ct in measured else "predicted" for ct in rows["cell_type"]]
     import pyarrow.parquet as pq
     meta = pq.read_schema(out).metadata
-    from scperturb_core.data import load_dataset
+    from scperturb_core.loader import load_dataset
 
     assert meta[b"scperturb.dataset_hash"] == load_dataset(str(tiny_parquet)).key.encode() and meta[b"scperturb.dataset_values"] == b"measured"
 

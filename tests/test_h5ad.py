@@ -12,11 +12,12 @@ from scperturb_core.constants import (
     CELL_TYPE, ID, LAYER_CLIPPED, LAYER_PREDICTION, LAYER_SIGN_LOG10_PVAL, SM_NAME, SPLIT, UNS_DATASET_ID,
     UNS_METHOD_ID, UNS_SIMULATED,
 )
-from scperturb_core.data import DataError, load_dataset
+from scperturb_core.data import DataError
 from scperturb_core.formats.h5ad import (
     check_prediction_h5ad, dataset_anndata, h5ad_layers, load_h5ad, looks_like_h5ad, write_prediction_h5ad,
 )
 from scperturb_core.formats.marker import write_marked_parquet
+from scperturb_core.loader import load_dataset
 from tests.discovery_pages import fake_models  # noqa: F401  (fixture)
 
 QUICK = ["--epochs", "3", "--components", "8"]

@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from scperturb_core.models import checkpoint
 from scperturb_core.models.checkpoint import ModelDirError
-from scperturb_core.models.train import train_ensemble
+from scperturb_core.models.predictor import Predictor, train_ensemble
 from tests.hostile.model_dirs import MODEL_CASES, ModelCase
 from tests.test_checkpoint import SMALL
 
@@ -43,7 +42,7 @@ def test_corpus_is_large_and_unique():
 
 
 def test_template_loads(template):
-    assert checkpoint.load(template).members
+    assert Predictor.load(template).members
 
 
 @pytest.mark.parametrize("case", MODEL_CASES, ids=[c.name for c in MODEL_CASES])
@@ -54,7 +53,7 @@ def test_hostile_model_folder_is_refused(case: ModelCase, template, tmp_path):
     before = _snapshot(folder)
     start = time.perf_counter()
     with pytest.raises(ModelDirError) as exc:
-        checkpoint.load(folder)
+        Predictor.load(folder)
     elapsed = time.perf_counter() - start
     msg = str(exc.value)
     assert "\n" not in msg, msg

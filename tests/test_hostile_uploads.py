@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from scperturb_core.data import DataError, load_dataset
+from scperturb_core.data import DataError
 from scperturb_core.io import cache_dir, sha256_file
+from scperturb_core.loader import load_dataset
 from tests.hostile.uploads import CASES, WARN_CASES, UploadCase, WarnCase
 
 TIME_BOUND_S = 10.0

@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.common import SOURCE_PATH, Keys
-from scperturb_core.data import load_dataset
+from scperturb_core.loader import load_dataset
 from scperturb_core.models.predictor import default_model_dir
 from tests.conftest import ROOT
 

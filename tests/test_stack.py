@@ -13,12 +13,12 @@ from scperturb_core.io import sha256_bytes
 from scperturb_core.models.checkpoint import MANIFEST, ModelDirError
 from scperturb_core.models.features import FeatureConfig
 from scperturb_core.models.networks import MLPConfig, TransformerConfig
-from scperturb_core.models.predictor import Predictor
+from scperturb_core.models.predictor import Predictor, train_ensemble
 from scperturb_core.models.stack import (BASELINE_CANDIDATES, CT_MEAN, MAX_ROW_BETA, NEW_SAFETY, READOUT, SIM_EDGES,
                                          GroupMeans, _coverage, _fit_new, _Fold, fit_fold, fit_row_scale,
                                          fit_shrinkage, fit_weights, interval_multipliers, mix_rmse, row_grams,
                                          row_scale)
-from scperturb_core.models.train import ModelSpec, TrainConfig, train_ensemble
+from scperturb_core.models.train import ModelSpec, TrainConfig
 from scperturb_core.validation.baselines import BASELINE_NAMES, all_baselines
 from scperturb_core.validation.metrics import mrrmse
 from scperturb_core.validation.splits import shift_folds

@@ -48,7 +48,7 @@ def test_ablation_uses_what_the_predictor_exposes():
 def test_ablation_of_a_trained_predictor(tiny):
     from dataclasses import replace
 
-    from scperturb_core.models.train import train_ensemble
+    from scperturb_core.models.predictor import train_ensemble
 
     spec = suite_spec(SuiteConfig(epochs=2))
     spec = replace(spec, train=replace(spec.train, **{k: v for k, v in SMALL.train_overrides

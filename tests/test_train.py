@@ -12,8 +12,9 @@ import torch
 from scperturb_core.constants import CELL_TYPE, SM_NAME, SMILES
 from scperturb_core.models.features import FeatureConfig, FeaturePipeline
 from scperturb_core.models.networks import MLPConfig, TransformerConfig, build_model
+from scperturb_core.models.predictor import train_ensemble
 from scperturb_core.models.train import (History, ModelSpec, TrainConfig, TrainData, choose_weight, fit, internal_split,
-                                         loss_fn, predict_components, seed_everything, train_ensemble)
+                                         loss_fn, predict_components, seed_everything)
 from scperturb_core.validation.baselines import BASELINE_NAMES, Additive, CellTypeMean, CompoundMean, GeneMean, Zeros
 from scperturb_core.validation.evaluate import ID_MAP_TASK, benchmark, restrict_genes, summary, tasks_for
 

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from scperturb_core import warmup
+from scperturb_core import events, warmup
 from scperturb_core.chem import maps
 
 FEW = ["CCO", "c1ccccc1O", "CC(=O)Oc1ccccc1C(=O)O"]  # fewer than MIN_UMAP_POINTS: laid out by PCA, fast
@@ -60,9 +60,9 @@ def test_a_failure_is_one_line_and_retried_only_later(monkeypatch):
 
 def test_events_are_recorded_in_the_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path))
-    warmup.record(warmup.EV_MODELS_TRAINED, "abc")
-    events = warmup.read_events(tmp_path)
-    assert [(e["event"], e["key"]) for e in events] == [("models-trained", "abc")]
+    events.record(events.EV_MODELS_TRAINED, "abc")
+    recorded = events.read_events(tmp_path)
+    assert [(e["event"], e["key"]) for e in recorded] == [("models-trained", "abc")]
 
 
 def test_fingerprint_map_is_computed_once_and_kept_on_disk(tmp_path, monkeypatch):
@@ -72,7 +72,7 @@ def test_fingerprint_map_is_computed_once_and_kept_on_disk(tmp_path, monkeypatch
     assert maps.fingerprint_map_stored(FEW)
     again = maps.cached_fingerprint_map(FEW)
     np.testing.assert_array_equal(xy, again)
-    assert [e["event"] for e in warmup.read_events(tmp_path)] == [warmup.EV_MAP_COMPUTED]
+    assert [e["event"] for e in events.read_events(tmp_path)] == [events.EV_MAP_COMPUTED]
     assert maps.fingerprint_digest(FEW) != maps.fingerprint_digest(FEW[::-1])
 
 
@@ -82,7 +82,7 @@ def test_a_corrupt_map_file_is_recomputed(tmp_path, monkeypatch):
     path = next((tmp_path / "maps").glob("fingerprints-*.npy"))
     path.write_bytes(b"not a numpy file")
     assert maps.cached_fingerprint_map(FEW).shape == (3, 2)
-    assert len(warmup.read_events(tmp_path)) == 2
+    assert len(events.read_events(tmp_path)) == 2
 
 
 def test_profile_map_is_kept_per_dataset(tiny, tmp_path, monkeypatch):
@@ -92,7 +92,7 @@ def test_profile_map_is_kept_per_dataset(tiny, tmp_path, monkeypatch):
     assert list(frame.columns) == ["sm_name", "strength", "rows", "x", "y"] and len(frame) == len(tiny.compounds)
     assert maps.profile_map_stored(tiny)
     maps.cached_profile_map(tiny)
-    assert len(warmup.read_events(tmp_path)) == 1
+    assert len(events.read_events(tmp_path)) == 1
 
 
 def test_maps_job_runs_in_a_worker_process_once(tmp_path, monkeypatch):
@@ -106,9 +106,9 @@ def test_maps_job_runs_in_a_worker_process_once(tmp_path, monkeypatch):
     assert job.ok, job.error
     xy, profiles = job.result
     assert xy.shape == (3, 2) and profiles is None
-    events = warmup.read_events(tmp_path)
-    assert [e["event"] for e in events] == [warmup.EV_MAP_COMPUTED]
-    assert events[0]["pid"] != os.getpid()  # computed in the worker, not in the server's process
+    recorded = events.read_events(tmp_path)
+    assert [e["event"] for e in recorded] == [events.EV_MAP_COMPUTED]
+    assert recorded[0]["pid"] != os.getpid()  # computed in the worker, not in the server's process
 
 
 def test_warm_does_nothing_when_turned_off(tiny, monkeypatch):
@@ -143,7 +143,7 @@ def test_value_cube_is_built_once_per_dataset_and_model(tiny, tmp_path, monkeypa
     assert warmup.cube(tiny, other) is not got[0]
     measured = warmup.cube(tiny, None)
     assert measured is not got[0]
-    keys = [e["key"] for e in warmup.read_events(tmp_path) if e["event"] == warmup.EV_CUBE_BUILT]
+    keys = [e["key"] for e in events.read_events(tmp_path) if e["event"] == events.EV_CUBE_BUILT]
     assert keys == [f"{tiny.key}:predicted", f"{tiny.key}:predicted", f"{tiny.key}:measured"]
     # only the newest KEEP_CUBES stay in memory
     assert warmup.cached_cube(tiny, pred) is None and warmup.cached_cube(tiny, other) is not None
@@ -177,6 +177,6 @@ def test_models_job_prepares_the_measured_values_while_the_models_train(tiny, tm
     assert job.ok, job.error
     assert trained.is_set() and job.result is pred
     assert warmup.cached_cube(tiny, pred) is not None and warmup.cached_cube(tiny, None) is not None
-    keys = [e["key"] for e in warmup.read_events(tmp_path) if e["event"] == warmup.EV_CUBE_BUILT]
+    keys = [e["key"] for e in events.read_events(tmp_path) if e["event"] == events.EV_CUBE_BUILT]
     assert sorted(keys) == [f"{tiny.key}:measured", f"{tiny.key}:predicted"]
     warmup.clear_cubes()

@@ -205,7 +205,7 @@ def _write_map(path, xy: np.ndarray) -> None:
 
 
 def _record(kind: str, digest: str) -> None:
-    from ..warmup import EV_MAP_COMPUTED, record
+    from ..events import EV_MAP_COMPUTED, record
 
     record(EV_MAP_COMPUTED, f"{kind}:{digest}")
 

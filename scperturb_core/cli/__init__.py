@@ -22,7 +22,7 @@ EXIT_USAGE = 2
 
 
 def _load(args: argparse.Namespace):
-    from ..data import load_dataset
+    from ..loader import load_dataset
     from ..safeio import check_regular_file
 
     id_map = getattr(args, "id_map", None)

@@ -75,9 +75,9 @@ def _split_list(values: list[str] | None) -> list[str]:
 
 
 def _cmd_rank(args: argparse.Namespace) -> int:
-    from ..data import load_dataset
     from ..discovery.rank import CALL, HIT, build_cube, rank_compounds, reversal_scores
     from ..formats.provenance import provenance_for
+    from ..loader import load_dataset
 
     genes, keep = _split_list(args.genes), _split_list(args.keep)
     up, down = _split_list(args.up), _split_list(args.down)
@@ -152,7 +152,7 @@ def _cmd_predict_smiles(args: argparse.Namespace) -> int:
     data = cube = None
     data_spec = args.data if args.data is not None else (None if args.model_dir else DEMO)
     if data_spec is not None:
-        from ..data import load_dataset
+        from ..loader import load_dataset
 
         data = load_dataset(data_spec)
     predictor = load_predictor(args.model_dir, data)

@@ -83,7 +83,7 @@ def _progress_printer(enabled: bool):
 
 
 def _load_data(spec: str, genes: int | None = None, layer: str | None = None):
-    from ..data import load_dataset
+    from ..loader import load_dataset
 
     data = load_dataset(spec, layer=layer)  # a bad file is refused before the model code (torch) is imported
     from ..validation.evaluate import restrict_genes
@@ -99,7 +99,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     out = check_output_dir(args.out, "--out")  # before the training (and its imports), not after it
     data = _load_data(args.data, args.genes, args.layer)
-    from ..models.train import train_ensemble
+    from ..models.predictor import train_ensemble
 
     spec = _spec(args)
     t0 = time.perf_counter()

@@ -25,9 +25,9 @@ import os
 import pickle
 import shutil
 import tempfile
-import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -42,8 +42,15 @@ from ..safeio import (
     read_file,
     read_npz,
 )
+from .features import FeaturePipeline, gene_hash
+from .networks import MODEL_KINDS, build_model
+from .stack import StackState
+from .train import History, ModelSpec
 
 log = logging.getLogger(__name__)
+
+#: what ``build`` makes of a model directory (``Predictor``)
+P = TypeVar("P")
 
 CHECKPOINT_FORMAT = 2
 WEIGHTS = "weights.pt"
@@ -74,8 +81,6 @@ def _json_bytes(obj) -> bytes:
 
 def serialize(predictor) -> dict[str, bytes]:
     """The files of a model directory as bytes (``name -> content``), manifest included."""
-    from .features import gene_hash
-
     arrays, meta = predictor.pipeline.state()
     buf = io.BytesIO()
     np.savez(buf, **{k: np.ascontiguousarray(v) for k, v in arrays.items()})
@@ -266,8 +271,9 @@ def _fits(model_factory, sub: dict[str, torch.Tensor]) -> str | None:
     return None
 
 
-def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None):
-    """Read a model directory written by :func:`save` and return a Predictor.
+def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None, *, build: Callable[..., P]) -> P:
+    """Read a model directory written by :func:`save`; return ``build(pipeline, models, weights, spec,
+    histories, info, stack=stack)`` once it predicts finite values (``Predictor.load`` passes the class).
 
     Args:
         genes: when given, the gene list the model must have been trained on (same names, same order).
@@ -275,11 +281,6 @@ def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None):
     Raises:
         ModelDirError: one line naming the directory and what is wrong with it.
     """
-    from .features import FeaturePipeline, gene_hash
-    from .networks import MODEL_KINDS, build_model
-    from .predictor import Predictor
-    from .train import History, ModelSpec
-
     path = Path(model_dir)
     label = f"model directory {str(path)!r}"
     if not path.exists():
@@ -356,8 +357,6 @@ def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None):
         models[kind] = model
 
     # stack
-    from .stack import StackState
-
     s_arrays = _read_npz(raw[STACK_NPZ], label, STACK_NPZ)
     s_meta = _parse_json(raw[STACK_JSON], label, STACK_JSON)
     try:
@@ -373,7 +372,7 @@ def load(model_dir: str | os.PathLike, genes: Sequence[str] | None = None):
     info = config.get("info", {})
     if not isinstance(info, dict):
         raise ModelDirError(f"{label}: bad {CONFIG} (info must be an object)")
-    predictor = Predictor(pipe, models, weights, spec, histories, dict(info), stack=stack)
+    predictor = build(pipe, models, weights, spec, histories, dict(info), stack=stack)
     _check_predicts_finite(predictor, label)
     return predictor
 

@@ -4,6 +4,13 @@
 their ensemble weights and the stack state (:class:`~scperturb_core.models.stack.StackState`: stack weights
 over baselines, readout and networks, the baseline fallback, new-compound shrinkage, calibrated
 intervals and the measurement noise level), all chosen on shift-true folds.
+:func:`train_ensemble` trains one from a table of rows: on data with shift-true folds
+(:func:`~scperturb_core.validation.splits.shift_folds`) the stack of :mod:`scperturb_core.models.stack` --
+features and networks fitted per fold on the fold's training rows, epochs, stack weights,
+new-compound shrinkage and intervals chosen on the held-out rows, then a final fit on all rows.
+Without such folds (or with ``TrainConfig.stack=False``) it trains the networks' ensemble with a random
+share of each cell type's rows held out of the gradient steps for early stopping and the ensemble weight.
+
 :func:`ensure_default_models` gives every page and command the default models of a dataset: loaded
 from the cache when present and valid, else trained on all training rows (with progress) and saved
 atomically.
@@ -11,23 +18,31 @@ atomically.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from ..constants import SM_NAME, SMILES
 from ..data import PerturbData
 from ..io import cache_dir
+from ..validation.splits import leave_compounds_out, shift_folds
+from . import checkpoint
+from .checkpoint import ModelDirError
 from .features import FeaturePipeline
-from .networks import PerturbNet
+from .networks import PerturbNet, build_model
 from .stack import (COMPOUND_MEAN, CT_MEAN, GENE_MEAN, LEVELS, POOLED, StackState, apply_weights,
-                    candidate_predictions, row_scale, row_strength, shrink, sim_bin)
-from .train import History, ModelSpec, predict_components, train_ensemble
+                    candidate_predictions, disabled_state, fit_stacked, row_scale, row_strength, shrink, sim_bin)
+from .train import (EpochCallback, History, ModelSpec, ProgressCallback, TrainConfig, TrainData, choose_weight, fit,
+                    internal_split, predict_components, seed_everything)
 
 log = logging.getLogger(__name__)
 
@@ -208,17 +223,113 @@ class Predictor:
 
     def save(self, model_dir: str | os.PathLike, overwrite: bool = True) -> Path:
         """Write the model directory atomically (see :mod:`scperturb_core.models.checkpoint`)."""
-        from .checkpoint import save
-
-        return save(self, model_dir, overwrite=overwrite)
+        return checkpoint.save(self, model_dir, overwrite=overwrite)
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike, genes: Sequence[str] | None = None) -> Predictor:
         """Read a model directory; :class:`~scperturb_core.models.checkpoint.ModelDirError` (a ``ValueError``)
         with one line on a missing, incomplete, corrupt or foreign directory."""
-        from .checkpoint import load
+        return checkpoint.load(model_dir, genes, build=cls)
 
-        return load(model_dir, genes)
+
+# ----------------------------------------------------------------------------------------- training
+
+def train_ensemble(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec: ModelSpec | None = None,
+                   on_progress: ProgressCallback | None = None, on_epoch: EpochCallback | None = None) -> Predictor:
+    """Fit features and the networks of ``spec`` on the rows given; return a Predictor.
+
+    Args:
+        obs: ``n`` training rows (cell_type, sm_name, SMILES, ...); X: ``(n, g)`` their values.
+        on_progress: ``(fraction, message)`` after the features and every epoch.
+        on_epoch: ``(model_kind, epoch, history)`` after every epoch (live loss curves).
+    """
+    spec = spec or ModelSpec()
+    limit = spec.train.threads or None
+    with threadpool_limits(limits=limit):  # BLAS threads, like torch's (see TrainConfig.threads)
+        return _train_ensemble(obs.reset_index(drop=True), X, genes, spec, on_progress, on_epoch)
+
+
+def validation_folds(obs: pd.DataFrame, cfg: TrainConfig) -> tuple[list, list]:
+    """The shift-true folds and the leave-compounds-out folds of ``obs`` (empty lists when the data have
+    no sparse cell type or too few shared compounds; the second list is empty if ``new_compound_folds``
+    is 0 or there are too few compounds)."""
+    view = SimpleNamespace(obs=obs)
+    try:
+        folds = shift_folds(view, n_folds=cfg.shift_folds, seed=cfg.seed)
+    except ValueError as exc:
+        log.info("no shift-true folds: %s", exc)
+        return [], []
+    lco = []
+    if cfg.new_compound_folds:
+        try:
+            lco = leave_compounds_out(view, n_folds=cfg.new_compound_folds, seed=cfg.seed)
+        except ValueError as exc:
+            log.info("no leave-compounds-out folds: %s", exc)
+    return folds, lco
+
+
+def _train_ensemble(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec: ModelSpec,
+                    on_progress: ProgressCallback | None, on_epoch: EpochCallback | None) -> Predictor:
+    X = np.asarray(X, dtype=np.float32)
+    folds, lco = validation_folds(obs, spec.train) if spec.train.stack else ([], [])
+    if folds:
+        pipe, models, weights, histories, info, state = fit_stacked(obs, X, genes, spec, folds, lco,
+                                                                    on_progress=on_progress, on_epoch=on_epoch)
+        return Predictor(pipe, models, weights, spec, histories, info, stack=state)
+    pred = _train_networks(obs, X, genes, spec, on_progress, on_epoch)
+    reason = "disabled in the training settings" if not spec.train.stack else "no shift-true folds in these data"
+    pred.stack = disabled_state(X, {"validation": f"random {spec.train.val_fraction:.0%} of rows ({reason})"})
+    pred.info["stack"] = {"uses_stack": False, "fallback": None, "message": pred.stack.message}
+    return pred
+
+
+def _train_networks(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec: ModelSpec,
+                    on_progress: ProgressCallback | None, on_epoch: EpochCallback | None) -> Predictor:
+    """The networks' ensemble with a random validation share (no stack): data without a sparse cell type."""
+    report = on_progress or (lambda frac, msg: None)
+    t0 = time.perf_counter()
+    report(0.0, "fitting features (statistics, gene basis, fingerprints, fragments)")
+    pipe = FeaturePipeline(spec.features).fit(obs, X, genes)
+    feat_seconds = time.perf_counter() - t0
+    targets, residual = pipe.targets(X)
+    data = TrainData(pipe.train_features(), targets, residual, len(genes))
+    val_idx = internal_split(obs, spec.train.val_fraction, spec.train.seed)
+    fit_idx = np.setdiff1d(np.arange(len(obs)), val_idx)
+    train_part, val_part = data.take(fit_idx), (data.take(val_idx) if len(val_idx) else None)
+    members = spec.members
+    total_epochs = spec.train.epochs * len(members)
+    models, histories, val_preds = {}, {}, {}
+    for m_i, kind in enumerate(members):
+        cfg = spec.mlp if kind == "mlp" else spec.transformer
+        seed_everything(spec.train.seed)  # the initial weights depend on the seed only
+        model = build_model(kind, pipe.dims(), cfg)
+
+        def epoch_cb(k: str, epoch: int, hist: History, m_i=m_i) -> None:
+            done = m_i * spec.train.epochs + epoch
+            val = hist.val_loss[-1]
+            msg = f"{k}: epoch {epoch}, train {hist.train_loss[-1]:.4f}" + ("" if math.isnan(val) else f", val {val:.4f}")
+            report(min(done / total_epochs, 1.0), msg)
+            if on_epoch is not None:
+                on_epoch(k, epoch, hist)
+
+        histories[kind] = fit(model, train_part, spec.train, val_part, on_epoch=epoch_cb)
+        models[kind] = model
+        if val_part is not None:
+            val_preds[kind] = predict_components(model, val_part.features)
+    weights = choose_weight(val_preds, val_part) if val_part is not None else {k: 1.0 / len(members) for k in members}
+    report(1.0, "done")
+    info = {"n_rows": int(len(obs)), "n_val_rows": int(len(val_idx)), "feature_seconds": round(feat_seconds, 3),
+            "train_seconds": {k: round(h.seconds, 3) for k, h in histories.items()},
+            "readout_alpha": pipe.readout_alpha}
+    if val_part is not None:
+        def score(c: np.ndarray) -> float:
+            return float(np.mean(np.sqrt((np.sum((c - val_part.targets) ** 2, axis=1) + val_part.residual)
+                                         / val_part.n_genes)))
+        info["val_mrrmse"] = {k: score(p) for k, p in val_preds.items()}
+        if len(val_preds) > 1:
+            info["val_mrrmse"]["ensemble"] = score(sum(weights[k] * p for k, p in val_preds.items()))
+        info["val_mrrmse"]["readout (ridge)"] = score(val_part.features.base)
+    return Predictor(pipe, models, weights, spec, histories, info)
 
 
 # ----------------------------------------------------------------------------------------- defaults
@@ -271,23 +382,21 @@ def ensure_default_models(data: PerturbData, on_progress: Callable[[float, str],
     server, and across processes the model is written to a temporary folder and renamed into place
     (the first writer wins; a later one loads its result). ``on_progress(fraction, message)``.
     """
-    from .checkpoint import ModelDirError, load, save
-
     target = default_model_dir(data)
     with _lock(str(target)):
         if (target / "manifest.json").exists():
             try:
-                return load(target, data.genes)
+                return Predictor.load(target, data.genes)
             except ModelDirError as exc:
                 log.warning("cached models unusable, retraining: %s", exc)
         if on_progress is not None:
             on_progress(0.0, f"training the default models on {data.n_rows} rows x {data.n_genes} genes")
         pred = train_ensemble(data.obs, data.X, data.genes, spec or default_spec(), on_progress=on_progress)
         try:
-            save(pred, target, overwrite=False)
+            checkpoint.save(pred, target, overwrite=False)
         except FileExistsError:
             try:
-                return load(target, data.genes)  # another process finished first
+                return Predictor.load(target, data.genes)  # another process finished first
             except ModelDirError:
-                save(pred, target, overwrite=True)
+                checkpoint.save(pred, target, overwrite=True)
         return pred

@@ -36,9 +36,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -47,6 +46,9 @@ from scipy.optimize import minimize
 from ..constants import CELL_TYPE, SM_NAME, SMILES
 from ..validation.metrics import ranking_quality
 from .features import FeaturePipeline
+from .networks import build_model
+from .train import History, TrainData, fit, predict_components, seed_everything
+from .uncertainty import measurement_noise
 
 log = logging.getLogger(__name__)
 
@@ -136,8 +138,6 @@ def candidate_predictions(pipe: FeaturePipeline, means: GroupMeans, models: dict
 
     ``net_components`` (optional) replaces the networks' outputs by given components (out-of-fold epochs).
     """
-    from .train import predict_components
-
     cell_types, smiles = list(cell_types), list(smiles)
     names = list(names) if names is not None else [None] * len(smiles)
     feats = pipe.transform(cell_types, smiles, names)
@@ -471,8 +471,6 @@ class StackState:
 
 def disabled_state(X: np.ndarray, report: dict | None = None) -> StackState:
     """The state of a model trained without shift-true folds: noise level only, no stack, no intervals."""
-    from .uncertainty import measurement_noise
-
     return StackState([], {}, None, None, READOUT, np.zeros(len(SIM_EDGES)), {}, gene_scale(X),
                       measurement_noise(X), enabled=False, report=dict(report or {}))
 
@@ -507,11 +505,6 @@ def fit_fold(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, train
     ``epochs[kind]`` epochs without validation.
     ``hide_names``: the held-out compounds are queried by SMILES only (new molecules).
     """
-    from dataclasses import replace
-
-    from .networks import build_model
-    from .train import TrainData, fit, predict_components, seed_everything
-
     say = report or (lambda f, m: None)
     obs_tr = obs.iloc[train_idx].reset_index(drop=True)
     X_tr = np.asarray(X[train_idx])
@@ -581,10 +574,6 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
 
     Returns ``(pipeline, models, member_weights, histories, info, state)`` for a Predictor.
     """
-    from .networks import build_model
-    from .train import History, TrainData, fit, seed_everything
-    from .uncertainty import measurement_noise
-
     last = [0.0]
 
     def say(frac: float, msg: str) -> None:  # monotone, whatever the rounding of the step arithmetic
@@ -713,8 +702,6 @@ def fit_stacked(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec, fo
     targets, residual = pipe.targets(X)
     data = TrainData(pipe.train_features(), targets, residual, n_genes)
     models, histories = {}, {}
-    from dataclasses import replace
-
     for m_i, kind in enumerate(members):
         cfg = spec.mlp if kind == "mlp" else spec.transformer
         seed_everything(spec.train.seed)

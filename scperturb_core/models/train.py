@@ -1,16 +1,13 @@
-"""One training loop for every model, and the training of an ensemble from a table of rows.
+"""One training loop for every model.
 
 :func:`fit` trains any :class:`~scperturb_core.models.networks.PerturbNet` with AdamW on a loss in gene space
 (MRRMSE by default; MSE or Huber on the row RMSE as options), full-batch or mini-batch, keeps a
 per-epoch train / validation history, stops early on the validation MRRMSE and restores the best
 weights. :func:`seed_everything` is the one place that seeds.
 
-:func:`train_ensemble` returns the default :class:`~scperturb_core.models.predictor.Predictor`: on data with
-shift-true folds (:func:`~scperturb_core.validation.splits.shift_folds`) the stack of :mod:`scperturb_core.models.stack`
--- features and networks fitted per fold on the fold's training rows, epochs, stack weights,
-new-compound shrinkage and intervals chosen on the held-out rows, then a final fit on all rows.
-Without such folds (or with ``TrainConfig.stack=False``) it trains the networks' ensemble with a random
-share of each cell type's rows held out of the gradient steps for early stopping and the ensemble weight.
+:class:`ModelSpec` (features, networks, training) is what a trained model is saved with;
+:func:`internal_split` and :func:`choose_weight` serve the networks' ensemble without a stack. Training
+a whole predictor from a table of rows is :func:`scperturb_core.models.predictor.train_ensemble`.
 """
 from __future__ import annotations
 
@@ -19,19 +16,18 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
-from threadpoolctl import threadpool_limits
 
 from ..constants import CELL_TYPE
 from ..io import dataclass_from_dict
-from .features import FeatureConfig, FeaturePipeline, Features
-from .networks import MODEL_KINDS, MLPConfig, PerturbNet, TransformerConfig, build_model
+from .features import FeatureConfig, Features
+from .networks import MODEL_KINDS, MLPConfig, PerturbNet, TransformerConfig
 
 log = logging.getLogger(__name__)
 
@@ -382,110 +378,3 @@ def choose_weight(preds: dict[str, np.ndarray], data: TrainData, step: float = 0
         if err < best - 1e-12:
             best_w, best = float(w), err
     return {names[0]: best_w, names[1]: round(1.0 - best_w, 6)}
-
-
-def train_ensemble(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec: ModelSpec | None = None,
-                   on_progress: ProgressCallback | None = None, on_epoch: EpochCallback | None = None):
-    """Fit features and the networks of ``spec`` on the rows given; return a Predictor.
-
-    Args:
-        obs: ``n`` training rows (cell_type, sm_name, SMILES, ...); X: ``(n, g)`` their values.
-        on_progress: ``(fraction, message)`` after the features and every epoch.
-        on_epoch: ``(model_kind, epoch, history)`` after every epoch (live loss curves).
-    """
-    spec = spec or ModelSpec()
-    limit = spec.train.threads or None
-    with threadpool_limits(limits=limit):  # BLAS threads, like torch's (see TrainConfig.threads)
-        return _train_ensemble(obs.reset_index(drop=True), X, genes, spec, on_progress, on_epoch)
-
-
-def validation_folds(obs: pd.DataFrame, cfg: TrainConfig) -> tuple[list, list]:
-    """The shift-true folds and the leave-compounds-out folds of ``obs`` (empty lists when the data have
-    no sparse cell type or too few shared compounds; the second list is empty if ``new_compound_folds``
-    is 0 or there are too few compounds)."""
-    from types import SimpleNamespace
-
-    from ..validation.splits import leave_compounds_out, shift_folds
-
-    view = SimpleNamespace(obs=obs)
-    try:
-        folds = shift_folds(view, n_folds=cfg.shift_folds, seed=cfg.seed)
-    except ValueError as exc:
-        log.info("no shift-true folds: %s", exc)
-        return [], []
-    lco = []
-    if cfg.new_compound_folds:
-        try:
-            lco = leave_compounds_out(view, n_folds=cfg.new_compound_folds, seed=cfg.seed)
-        except ValueError as exc:
-            log.info("no leave-compounds-out folds: %s", exc)
-    return folds, lco
-
-
-def _train_ensemble(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec: ModelSpec,
-                    on_progress: ProgressCallback | None, on_epoch: EpochCallback | None):
-    from .predictor import Predictor
-    from .stack import disabled_state, fit_stacked
-
-    X = np.asarray(X, dtype=np.float32)
-    folds, lco = validation_folds(obs, spec.train) if spec.train.stack else ([], [])
-    if folds:
-        pipe, models, weights, histories, info, state = fit_stacked(obs, X, genes, spec, folds, lco,
-                                                                    on_progress=on_progress, on_epoch=on_epoch)
-        return Predictor(pipe, models, weights, spec, histories, info, stack=state)
-    pred = _train_networks(obs, X, genes, spec, on_progress, on_epoch)
-    reason = "disabled in the training settings" if not spec.train.stack else "no shift-true folds in these data"
-    pred.stack = disabled_state(X, {"validation": f"random {spec.train.val_fraction:.0%} of rows ({reason})"})
-    pred.info["stack"] = {"uses_stack": False, "fallback": None, "message": pred.stack.message}
-    return pred
-
-
-def _train_networks(obs: pd.DataFrame, X: np.ndarray, genes: Sequence[str], spec: ModelSpec,
-                    on_progress: ProgressCallback | None, on_epoch: EpochCallback | None):
-    """The networks' ensemble with a random validation share (no stack): data without a sparse cell type."""
-    from .predictor import Predictor
-
-    report = on_progress or (lambda frac, msg: None)
-    t0 = time.perf_counter()
-    report(0.0, "fitting features (statistics, gene basis, fingerprints, fragments)")
-    pipe = FeaturePipeline(spec.features).fit(obs, X, genes)
-    feat_seconds = time.perf_counter() - t0
-    targets, residual = pipe.targets(X)
-    data = TrainData(pipe.train_features(), targets, residual, len(genes))
-    val_idx = internal_split(obs, spec.train.val_fraction, spec.train.seed)
-    fit_idx = np.setdiff1d(np.arange(len(obs)), val_idx)
-    train_part, val_part = data.take(fit_idx), (data.take(val_idx) if len(val_idx) else None)
-    members = spec.members
-    total_epochs = spec.train.epochs * len(members)
-    models, histories, val_preds = {}, {}, {}
-    for m_i, kind in enumerate(members):
-        cfg = spec.mlp if kind == "mlp" else spec.transformer
-        seed_everything(spec.train.seed)  # the initial weights depend on the seed only
-        model = build_model(kind, pipe.dims(), cfg)
-
-        def epoch_cb(k: str, epoch: int, hist: History, m_i=m_i) -> None:
-            done = m_i * spec.train.epochs + epoch
-            val = hist.val_loss[-1]
-            msg = f"{k}: epoch {epoch}, train {hist.train_loss[-1]:.4f}" + ("" if math.isnan(val) else f", val {val:.4f}")
-            report(min(done / total_epochs, 1.0), msg)
-            if on_epoch is not None:
-                on_epoch(k, epoch, hist)
-
-        histories[kind] = fit(model, train_part, spec.train, val_part, on_epoch=epoch_cb)
-        models[kind] = model
-        if val_part is not None:
-            val_preds[kind] = predict_components(model, val_part.features)
-    weights = choose_weight(val_preds, val_part) if val_part is not None else {k: 1.0 / len(members) for k in members}
-    report(1.0, "done")
-    info = {"n_rows": int(len(obs)), "n_val_rows": int(len(val_idx)), "feature_seconds": round(feat_seconds, 3),
-            "train_seconds": {k: round(h.seconds, 3) for k, h in histories.items()},
-            "readout_alpha": pipe.readout_alpha}
-    if val_part is not None:
-        def score(c: np.ndarray) -> float:
-            return float(np.mean(np.sqrt((np.sum((c - val_part.targets) ** 2, axis=1) + val_part.residual)
-                                         / val_part.n_genes)))
-        info["val_mrrmse"] = {k: score(p) for k, p in val_preds.items()}
-        if len(val_preds) > 1:
-            info["val_mrrmse"]["ensemble"] = score(sum(weights[k] * p for k, p in val_preds.items()))
-        info["val_mrrmse"]["readout (ridge)"] = score(val_part.features.base)
-    return Predictor(pipe, models, weights, spec, histories, info)

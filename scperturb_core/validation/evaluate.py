@@ -167,7 +167,8 @@ def run_task(task: Task, genes: Sequence[str], spec=None, models: bool = True,
     """Score every baseline and (with ``models``) the networks of ``spec`` and their ensemble on ``task``."""
     rows = score_baselines(task, genes)
     if models:
-        from ..models.train import ModelSpec, train_ensemble
+        from ..models.predictor import train_ensemble
+        from ..models.train import ModelSpec
 
         predictor = train_ensemble(task.obs, task.X, genes, spec or ModelSpec(), on_progress=on_progress,
                                    on_epoch=on_epoch)

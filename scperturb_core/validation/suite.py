@@ -3,7 +3,7 @@
 For every named setting of :data:`~scperturb_core.demo.SIM_SETTINGS` (the real design, values from a
 differently configured simulator, a different seed), :func:`run_setting`
 
-1. trains the default predictor (:func:`~scperturb_core.models.train.train_ensemble` with
+1. trains the default predictor (:func:`~scperturb_core.models.predictor.train_ensemble` with
    :func:`~scperturb_core.models.predictor.default_spec`) on the training rows and predicts the id_map rows
    (compounds measured in T/NK cells, asked in B and Myeloid cells);
 2. scores it on the id_map truth as MRRMSE / the best simple baseline (fitted on the same rows), with
@@ -173,7 +173,7 @@ def _new_compound_ratio(data: PerturbData, spec, cfg: SuiteConfig,
                         report: Callable[[str], None]) -> dict[str, float] | None:
     """Pooled over ``cfg.lco_folds`` leave-compounds-out folds: MRRMSE of the predictor trained without
     the fold's compounds on their rows (queried by SMILES only) / the cell-type mean's."""
-    from ..models.train import train_ensemble
+    from ..models.predictor import train_ensemble
     from .baselines import CellTypeMean
     from .splits import leave_compounds_out
 
@@ -207,7 +207,7 @@ def run_setting(name: str, cfg: SuiteConfig = FULL,
     ``coverage_80``: interval coverage or None; ``predictor``: what the predictor said of itself.
     """
     from ..demo import sim_setting, simulate_setting
-    from ..models.train import train_ensemble
+    from ..models.predictor import train_ensemble
     from .evaluate import restrict_genes
 
     report = on_progress or (lambda msg: None)

@@ -157,7 +157,7 @@ def test_reuploaded_demo_file_shows_the_simulated_badge(page, app_server, server
     import subprocess
     import sys
 
-    from scperturb_core.data import load_dataset
+    from scperturb_core.loader import load_dataset
     from tests.browser.conftest import ROOT
 
     env = dict(os.environ, SCPERTURB_CACHE=str(server_cache))

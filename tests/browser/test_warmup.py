@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from scperturb_core import warmup
+from scperturb_core import events
 from tests.browser.conftest import assert_no_errors, running_server, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -29,13 +29,13 @@ def warm_server(tmp_path_factory, tiny_parquet) -> Iterator[tuple[str, object, s
 
 
 def _events(cache, name: str) -> list[dict]:
-    return [e for e in warmup.read_events(cache) if e["event"] == name]
+    return [e for e in events.read_events(cache) if e["event"] == name]
 
 
 def _wait_for_event(cache, name: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while not _events(cache, name):
-        assert time.monotonic() < deadline, f"no {name!r} event in {timeout_s} s: {warmup.read_events(cache)}"
+        assert time.monotonic() < deadline, f"no {name!r} event in {timeout_s} s: {events.read_events(cache)}"
         time.sleep(0.5)
 
 
@@ -51,21 +51,21 @@ def test_pages_during_and_after_the_warm_up(warm_server, browser):
     assert page.get_by_text("192 rows").count() == 1  # the sidebar loaded $SCPERTURB_DATA
     assert_no_errors(page)
 
-    _wait_for_event(cache, warmup.EV_WARMUP_DONE, WARMUP_TIMEOUT_S)
+    _wait_for_event(cache, events.EV_WARMUP_DONE, WARMUP_TIMEOUT_S)
     # the warm-up did every piece of slow work exactly once, in worker processes
-    assert len(_events(cache, warmup.EV_MODELS_TRAINED)) == 1
-    assert len(_events(cache, warmup.EV_MAP_COMPUTED)) == 2  # fingerprints + response profiles
-    assert all(e["pid"] != proc.pid for e in _events(cache, warmup.EV_MAP_COMPUTED))
-    done_at = _events(cache, warmup.EV_WARMUP_DONE)[0]["time"]
+    assert len(_events(cache, events.EV_MODELS_TRAINED)) == 1
+    assert len(_events(cache, events.EV_MAP_COMPUTED)) == 2  # fingerprints + response profiles
+    assert all(e["pid"] != proc.pid for e in _events(cache, events.EV_MAP_COMPUTED))
+    done_at = _events(cache, events.EV_WARMUP_DONE)[0]["time"]
 
     # the open Rank page filled in its predictions by itself (it followed the job)
     page.get_by_text("predicted by the MLP").first.wait_for()
     wait_idle(page)
     # its predicted pairs were predicted once, by the warm-up's models job (not by the page)
-    predicted = [e for e in _events(cache, warmup.EV_CUBE_BUILT) if e["key"].endswith(":predicted")]
+    predicted = [e for e in _events(cache, events.EV_CUBE_BUILT) if e["key"].endswith(":predicted")]
     assert len(predicted) == 1 and predicted[0]["time"] <= done_at
     # and its measured values (shown while the models trained) were prepared once, page and warm-up sharing them
-    measured = [e for e in _events(cache, warmup.EV_CUBE_BUILT) if e["key"].endswith(":measured")]
+    measured = [e for e in _events(cache, events.EV_CUBE_BUILT) if e["key"].endswith(":measured")]
     assert len(measured) == 1 and measured[0]["time"] <= done_at
 
     # after the warm-up: new visitors' Molecules and Rank pages compute nothing
@@ -79,7 +79,7 @@ def test_pages_during_and_after_the_warm_up(warm_server, browser):
         assert_no_errors(other)
         assert other.locator('[data-testid="stProgress"]').count() == 0
         other.context.close()
-    late = [e for e in warmup.read_events(cache) if e["time"] > done_at
-            and e["event"] in (warmup.EV_MODELS_TRAINED, warmup.EV_MAP_COMPUTED, warmup.EV_CUBE_BUILT)]
+    late = [e for e in events.read_events(cache) if e["time"] > done_at
+            and e["event"] in (events.EV_MODELS_TRAINED, events.EV_MAP_COMPUTED, events.EV_CUBE_BUILT)]
     assert late == []
     ctx.close()
