@@ -164,7 +164,8 @@ else:
         rows += [(k, f"{desc[k]:.2f}" if isinstance(desc[k], float) else str(desc[k])) for k in DESCRIPTORS]
         st.dataframe(pd.DataFrame(rows, columns=["property", "value"]), hide_index=True, width="stretch")
         st.caption("Canonical SMILES (RDKit)")
-        st.code(parsed.canonical, language=None, wrap_lines=True)
+        # inline code, not st.code: its syntax highlighter is a 1.5 MB script the first visit would load
+        st.markdown(f"`{parsed.canonical}`")
 
     st.markdown(f"**BRICS fragments** -- {len(hits)} piece(s), {len(frags)} distinct; "
                 "dummy atoms `[n*]` mark the cut bonds (n = BRICS environment)")

@@ -125,6 +125,8 @@ def test_molecules_compound_and_pasted_smiles(page, app_server):
     box.press("Enter")
     wait_idle(page)
     assert_no_errors(page)
+    page.get_by_role("heading", name="Pasted molecule").wait_for()
+    assert page.locator("code", has_text="CC(=O)Oc1ccccc1C(=O)O").first.is_visible()  # its canonical SMILES
     box.fill("C1CC((")
     box.press("Enter")
     wait_idle(page)
