@@ -1,4 +1,4 @@
-"""Vega-Lite (Altair) charts of the pages a visitor opens first: Overview, Gene explorer, Rank compounds.
+"""Vega-Lite (Altair) charts of the pages a visitor opens first: Overview, Gene explorer, Molecules, Rank.
 
 These pages draw with Vega-Lite rather than Plotly because a browser's first visit pays for the chart
 library: Streamlit's Plotly bundle is 4.7 MB of JavaScript (about 1 s of a 2-core machine's main
@@ -14,7 +14,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from scperturb_core.constants import CELL_TYPE, SM_NAME
+from scperturb_core.constants import CELL_TYPE, SM_LINCS_ID, SM_NAME, SMILES
 from scperturb_core.discovery.rank import SCORE, SCORE_LOWER, SCORE_UPPER
 from scperturb_core.plot_scales import group_densities, tukey_boxes
 
@@ -149,3 +149,40 @@ def score_bars(rows: pd.DataFrame, axis_title: str, label_cell_type: bool) -> al
     interval = alt.Chart(frame).mark_errorbar(ticks=True, color="#111827").encode(
         x=alt.X(f"{SCORE_LOWER}:Q", title=axis_title), x2=f"{SCORE_UPPER}:Q", y=y, tooltip=tooltip)
     return (bars + interval).properties(height=max(140, 26 * len(frame) + 60))
+
+
+#: the compound map's click selection (a Vega-Lite point selection on the compound name)
+MAP_PICK = "pick"
+
+
+def compound_map(frame: pd.DataFrame, color: str | None, current: str | None) -> alt.LayerChart:
+    """The 2-D compound map: one point per compound at (``x``, ``y``), coloured by ``color`` if given,
+    ``current`` (a compound name) marked with a red diamond. A click selects a compound (:data:`MAP_PICK`,
+    read back with :func:`picked_compound`); the tooltip shows name, LINCS id and SMILES."""
+    pick = alt.selection_point(name=MAP_PICK, fields=[SM_NAME], on="click", clear="dblclick")
+    tooltip = [alt.Tooltip(f"{SM_NAME}:N", title="compound"), alt.Tooltip(f"{SM_LINCS_ID}:N", title="LINCS id"),
+               alt.Tooltip(f"{SMILES}:N", title="SMILES")]
+    colour = (alt.Color(f"{color}:Q", scale=alt.Scale(scheme="viridis"), title=["response", color])
+              if color else alt.value("#2a6f97"))
+    x = alt.X("x:Q", title="UMAP 1", scale=alt.Scale(zero=False))
+    y = alt.Y("y:Q", title="UMAP 2", scale=alt.Scale(zero=False))
+    points = alt.Chart(frame).mark_circle(size=90, opacity=0.9, stroke="white", strokeWidth=0.5).encode(
+        x=x, y=y, color=colour, tooltip=tooltip).add_params(pick)
+    here = frame[frame[SM_NAME] == current] if current is not None else frame.iloc[:0]
+    marker = alt.Chart(here).mark_point(shape="diamond", size=320, filled=True, color="red", stroke="black",
+                                        strokeWidth=1).encode(x=x, y=y, tooltip=tooltip)
+    return (points + marker).properties(height=520)
+
+
+def picked_compound(event) -> str | None:
+    """The compound name a click on :func:`compound_map` selected, from Streamlit's selection event
+    (``{"selection": {"pick": [{"sm_name": ...}]}}``); None when nothing is selected."""
+    selection = (event or {}).get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", None)
+    picked = (selection or {}).get(MAP_PICK) if hasattr(selection or {}, "get") else None
+    if isinstance(picked, dict):  # {"sm_name": [name, ...]}
+        names = picked.get(SM_NAME) or []
+        return str(names[0]) if names else None
+    if isinstance(picked, (list, tuple)) and picked and isinstance(picked[0], dict):  # [{"sm_name": name}, ...]
+        name = picked[0].get(SM_NAME)
+        return str(name) if name else None
+    return None

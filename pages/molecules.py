@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
+from pages.charts import compound_map, picked_compound
 from pages.common import Keys, follow_job, get_data, simulated_badge
 from scperturb_core import assets, warmup
 from scperturb_core.chem import (
@@ -79,15 +79,11 @@ def _map_job(basis: str, smiles: tuple[str, ...], data) -> warmup.Job | None:
 
 def _apply_map_click() -> None:
     """A point clicked on the compound map (previous run) becomes the selected compound."""
-    event = st.session_state.get(MAP_KEY)
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else \
-        getattr(getattr(event, "selection", None), "points", []) or []
-    if not points:
+    name = picked_compound(st.session_state.get(MAP_KEY))
+    if name is None:
         st.session_state.pop(MAP_APPLIED, None)  # deselected: the same point may be clicked again
         return
-    custom = points[0].get("customdata")
-    name = custom[0] if isinstance(custom, (list, tuple)) and custom else None
-    if name and st.session_state.get(MAP_APPLIED) != name:
+    if st.session_state.get(MAP_APPLIED) != name:
         st.session_state[MAP_APPLIED] = name
         st.session_state[Keys.COMPOUND] = name
         st.session_state[Keys.MOLECULE_SMILES] = ""
@@ -217,17 +213,8 @@ else:
         frame = frame.merge(_strength(data.key, data), on=SM_NAME, how="left")
 frame = frame.merge(library, on=SM_NAME, how="left")
 color = "strength" if "strength" in frame else None
-fig = px.scatter(frame, x="x", y="y", color=color, color_continuous_scale="Viridis",
-                 custom_data=[SM_NAME, SM_LINCS_ID, SMILES],
-                 labels={"strength": "response<br>strength"})
-fig.update_traces(marker=dict(size=9, line=dict(width=0.5, color="white")),
-                  hovertemplate="<b>%{customdata[0]}</b> (%{customdata[1]})<br>%{customdata[2]}"
-                                "<br><i>click to show its structure</i><extra></extra>")
-if known is not None and parsed.ok:
-    here = frame[frame[SM_NAME] == names[known]]
-    fig.add_scatter(x=here["x"], y=here["y"], mode="markers", hoverinfo="skip", showlegend=False,
-                    marker=dict(symbol="star", size=18, color="red", line=dict(width=1, color="black")))
-fig.update_layout(height=520, margin=dict(t=10), xaxis_title="UMAP 1", yaxis_title="UMAP 2")
-st.plotly_chart(fig, key=MAP_KEY, on_select="rerun", selection_mode="points", width="stretch")
-if color:
-    st.caption("Colour: response strength = row RMS of the values, averaged over the compound's rows.")
+current = names[known] if known is not None and parsed.ok else None
+st.altair_chart(compound_map(frame, color, current), key=MAP_KEY, on_select="rerun", width="stretch")
+st.caption("Click a point to open that compound (the red diamond marks the one shown above)."
+           + (" Colour: response strength = row RMS of the values, averaged over the compound's rows."
+              if color else ""))

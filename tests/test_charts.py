@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pages.charts import coverage_heatmap, density_histogram, gene_box, score_bars, split_bars, value_heatmap
+from pages.charts import (MAP_PICK, compound_map, coverage_heatmap, density_histogram, gene_box, picked_compound,
+                          score_bars, split_bars, value_heatmap)
 
 CELL_TYPES = ["B cells", "Myeloid cells", "NK cells"]
 
@@ -78,3 +79,33 @@ def test_overview_charts_show_every_pair_and_count():
     assert len(long) == 6 and long.groupby("status").size().to_dict() == {"missing": 1, "test": 1, "train": 4}
     counts = pd.DataFrame({"cell_type": ["B cells", "B cells"], "split": ["train", "test"], "rows": [17, 128]})
     assert split_bars(counts).layer[1].to_dict()["encoding"]["text"]["field"] == "rows"
+
+
+def test_compound_map_marks_the_current_compound_and_selects_by_name():
+    frame = pd.DataFrame({"sm_name": ["a", "b", "c"], "x": [0.0, 1.0, 2.0], "y": [2.0, 1.0, 0.0],
+                          "strength": [0.5, 1.5, 3.0], "sm_lincs_id": ["L1", "L2", "L3"], "SMILES": ["C", "CC", "CCC"]})
+    spec = compound_map(frame, "strength", current="b").to_dict()
+    points, marker = spec["layer"]
+    (param,) = spec["params"]  # Altair lifts a layer's selection to the top, bound to the points' view
+    assert param["name"] == MAP_PICK and param["select"]["fields"] == ["sm_name"]
+    assert param["views"] == [points["name"]]
+    assert points["encoding"]["color"]["field"] == "strength"
+    assert [t["field"] for t in points["encoding"]["tooltip"]] == ["sm_name", "sm_lincs_id", "SMILES"]
+    data = spec["datasets"]
+    assert [r["sm_name"] for r in data[marker["data"]["name"]]] == ["b"]  # only the current compound
+    assert len(data[points["data"]["name"]]) == 3
+    no_current = compound_map(frame, None, current=None).to_dict()
+    assert no_current["datasets"][no_current["layer"][1]["data"]["name"]] == []
+    assert no_current["layer"][0]["encoding"]["color"] == {"value": "#2a6f97"}
+
+
+@pytest.mark.parametrize("event, name", [
+    ({"selection": {MAP_PICK: [{"sm_name": "Clotrimazole"}]}}, "Clotrimazole"),
+    ({"selection": {MAP_PICK: {"sm_name": ["Clotrimazole"], "vlPoint": {}}}}, "Clotrimazole"),
+    ({"selection": {MAP_PICK: []}}, None),
+    ({"selection": {MAP_PICK: {}}}, None),
+    ({"selection": {}}, None),
+    (None, None),
+])
+def test_picked_compound_reads_the_click(event, name):
+    assert picked_compound(event) == name

@@ -135,6 +135,35 @@ def test_molecules_compound_and_pasted_smiles(page, app_server):
     assert "C1CC((" in err.first.inner_text()
 
 
+def _hover_point(page, chart, skip: str) -> tuple[float, float, str]:
+    """Move the mouse over ``chart`` on a 9 px grid until Vega's tooltip shows a point not naming
+    ``skip``; return the position and the tooltip text."""
+    box = chart.bounding_box()
+    tip = page.locator("#vg-tooltip-element")
+    for y in range(int(box["y"]) + 20, int(box["y"] + box["height"]) - 40, 9):
+        for x in range(int(box["x"]) + 60, int(box["x"] + box["width"]) - 120, 9):
+            page.mouse.move(x, y)
+            if tip.count() and "visible" in (tip.get_attribute("class") or "") and skip not in tip.inner_text():
+                return x, y, tip.inner_text()
+    raise AssertionError("no compound found under the mouse on the map")
+
+
+def test_molecules_map_click_opens_the_compound(page, app_server):
+    page.goto(app_server + "/molecules")
+    page.get_by_role("heading", name="Clotrimazole").wait_for()
+    chart = page.locator('[data-testid="stVegaLiteChart"]').first
+    chart.wait_for(timeout=300_000)  # the map may still be computed in the background on a new server
+    wait_idle(page)
+    chart.scroll_into_view_if_needed()
+    x, y, text = _hover_point(page, chart, skip="Clotrimazole")
+    name = [line for line in text.splitlines() if line.strip()][1].strip()  # "compound", then its name
+    page.mouse.click(x, y)
+    page.get_by_role("heading", name=name, exact=True).wait_for()
+    wait_idle(page)
+    assert_no_errors(page)
+    assert page.get_by_role("heading", name="Clotrimazole").count() == 0
+
+
 def test_rank_and_download_csv(page, app_server, warm_models):
     page.goto(app_server + "/rank")
     download = page.get_by_role("button", name="Download the ranking (CSV)")

@@ -69,7 +69,7 @@ def test_pages_during_and_after_the_warm_up(warm_server, browser):
     assert len(measured) == 1 and measured[0]["time"] <= done_at
 
     # after the warm-up: new visitors' Molecules and Rank pages compute nothing
-    for path, ready in (("/molecules", '[data-testid="stPlotlyChart"]'),
+    for path, ready in (("/molecules", '[data-testid="stVegaLiteChart"]'),
                         ("/rank", "text=predicted by the MLP")):
         other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         other.set_default_timeout(120_000)
