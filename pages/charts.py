@@ -3,7 +3,8 @@
 These pages draw with Vega-Lite rather than Plotly because a browser's first visit pays for the chart
 library: Streamlit's Plotly bundle is 4.7 MB of JavaScript (about 1 s of a 2-core machine's main
 thread before anything on the page is drawn), its Vega-Lite bundle 0.8 MB (``bench/browser_bench.py``).
-Every function returns an ``alt.Chart``/``alt.LayerChart``; values are taken from the given frames only.
+Every chart function returns an ``alt.Chart``/``alt.LayerChart``; values are taken from the given frames
+only. :func:`picked_compound` reads the compound map's click back from Streamlit's selection event.
 """
 from __future__ import annotations
 
