@@ -178,8 +178,8 @@ def compound_map(frame: pd.DataFrame, color: str | None, current: str | None) ->
 def picked_compound(event) -> str | None:
     """The compound name a click on :func:`compound_map` selected, from Streamlit's selection event
     (``{"selection": {"pick": [{"sm_name": ...}]}}``); None when nothing is selected."""
-    selection = (event or {}).get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", None)
-    picked = (selection or {}).get(MAP_PICK) if hasattr(selection or {}, "get") else None
+    selection = event.get("selection") if isinstance(event, dict) else None  # Streamlit's events are dicts
+    picked = selection.get(MAP_PICK) if isinstance(selection, dict) else None
     if isinstance(picked, dict):  # {"sm_name": [name, ...]}
         names = picked.get(SM_NAME) or []
         return str(names[0]) if names else None
