@@ -12,8 +12,9 @@ import numpy as np
 
 #: MAD -> standard deviation for a normal distribution
 MAD_TO_SD = 1.4826
-#: matrices with both sides above this use a randomized SVD for the rank-k fit
-RANDOMIZED_ABOVE = 500
+#: matrices whose smaller side is above this use a randomized SVD for the rank-k fit; below, the
+#: exact fit comes from the eigenvectors of the small side's Gram matrix
+GRAM_MAX = 4000
 
 
 def measurement_noise(X: np.ndarray, rank: int | None = None) -> np.ndarray:
@@ -32,15 +33,8 @@ def measurement_noise(X: np.ndarray, rank: int | None = None) -> np.ndarray:
     if k < 0 or k >= n:
         raise ValueError(f"rank must be in 0..{n - 1}, got {rank!r}")
     if n >= 3 and k > 0:
-        centred = X - X.mean(axis=0, keepdims=True)
-        if min(X.shape) > RANDOMIZED_ABOVE:  # a full SVD of the screen takes ~10x longer for the same top k
-            from sklearn.utils.extmath import randomized_svd
-
-            u, s, vt = randomized_svd(centred, k, n_iter=7, random_state=0)
-        else:
-            u, s, vt = np.linalg.svd(centred, full_matrices=False)
-        resid = centred  # in place: the screen's matrix is ~90 MB in float64
-        resid -= (u[:, :k] * s[:k]) @ vt[:k]
+        resid = X - X.mean(axis=0, keepdims=True)  # centred; the residual is made in place (~90 MB for the screen)
+        resid -= _top_k_fit(resid, k)
     else:
         resid = X - np.median(X, axis=0, keepdims=True)
     # per-gene medians on a gene-major copy (contiguous rows partition faster; the values are the same)
@@ -50,3 +44,26 @@ def measurement_noise(X: np.ndarray, rank: int | None = None) -> np.ndarray:
     mad = np.median(dev, axis=1, overwrite_input=True)
     scale = np.sqrt(n / max(n - k, 1))
     return (MAD_TO_SD * mad * scale).astype(np.float32)
+
+
+def _top_k_fit(centred: np.ndarray, k: int) -> np.ndarray:
+    """The best rank-``k`` approximation of ``centred`` (its top ``k`` singular directions).
+
+    Exact through the Gram matrix of the smaller side (``n x n`` for the screen's 614 x 18,211: one
+    matrix product and a 614 x 614 eigendecomposition, ~4x faster than a randomized SVD, which it
+    replaces only when that side exceeds :data:`GRAM_MAX`). Squaring the matrix loses relative
+    precision only in directions ~1e-8 below the largest, far under the top ``k`` kept here.
+    """
+    n, g = centred.shape
+    if min(n, g) > GRAM_MAX:
+        from sklearn.utils.extmath import randomized_svd
+
+        u, s, vt = randomized_svd(centred, k, n_iter=7, random_state=0)
+        return (u * s) @ vt
+    if n <= g:  # project the rows' space: A ~ U U^T A with U the top eigenvectors of A A^T
+        _, vecs = np.linalg.eigh(centred @ centred.T)
+        basis = vecs[:, ::-1][:, :k]
+        return basis @ (basis.T @ centred)
+    _, vecs = np.linalg.eigh(centred.T @ centred)  # the genes' space: A ~ A V V^T
+    basis = vecs[:, ::-1][:, :k]
+    return (centred @ basis) @ basis.T
