@@ -144,13 +144,16 @@ class PerturbData:
 
     def coverage(self) -> pd.DataFrame:
         """Compound x cell type table of ``"train"``, ``"test"`` or ``"missing"``."""
-        cov = pd.DataFrame("missing", index=self.compounds[SM_NAME], columns=self.cell_types)
-        if self.id_map is not None:
-            for ct, sm in zip(self.id_map[CELL_TYPE], self.id_map[SM_NAME]):
-                cov.loc[sm, ct] = "test"
-        for ct, sm in zip(self.obs[CELL_TYPE], self.obs[SM_NAME]):
-            cov.loc[sm, ct] = "train"
-        return cov
+        names = list(self.compounds[SM_NAME])
+        if self.id_map is not None:  # a test-only compound gets a row too
+            known = set(names)
+            names += [n for n in dict.fromkeys(self.id_map[SM_NAME]) if n not in known]
+        grid = np.full((len(names), len(self.cell_types)), "missing", dtype=object)
+        rows, cols = pd.Index(names), pd.Index(self.cell_types)
+        for frame, status in ((self.id_map, "test"), (self.obs, "train")):  # measured wins over asked for
+            if frame is not None:
+                grid[rows.get_indexer(frame[SM_NAME]), cols.get_indexer(frame[CELL_TYPE])] = status
+        return pd.DataFrame(grid, index=pd.Index(names, name=SM_NAME), columns=self.cell_types)
 
     def to_frame(self) -> pd.DataFrame:
         """The Kaggle schema: metadata columns then one float64 column per gene."""

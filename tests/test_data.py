@@ -214,3 +214,24 @@ def test_pickle_carries_the_fields_not_the_caches(tiny):
     pd.testing.assert_frame_equal(copy.obs, data.obs)
     pd.testing.assert_frame_equal(copy.compounds, data.compounds)
     assert copy.gene_to_idx == data.gene_to_idx
+
+
+def test_coverage_marks_every_pair_train_test_or_missing(tiny):
+    from dataclasses import replace
+
+    cov = tiny.coverage()
+    assert list(cov.columns) == tiny.cell_types and cov.index.name == SM_NAME
+    assert list(cov.index) == list(tiny.compounds[SM_NAME])
+    assert (cov == "train").to_numpy().sum() == len(tiny.obs.drop_duplicates([SM_NAME, CELL_TYPE]))
+    for ct, sm in zip(tiny.obs[CELL_TYPE], tiny.obs[SM_NAME]):
+        assert cov.at[sm, ct] == "train"
+    for ct, sm in zip(tiny.id_map[CELL_TYPE], tiny.id_map[SM_NAME]):
+        assert cov.at[sm, ct] == ("train" if ((tiny.obs[SM_NAME] == sm) & (tiny.obs[CELL_TYPE] == ct)).any()
+                                  else "test")
+    assert set(cov.to_numpy().ravel()) == {"train", "test", "missing"}
+    # a pair asked for but never measured, of a compound only the id_map names: its own row, the rest missing
+    extra = pd.DataFrame({"id": [len(tiny.id_map)], CELL_TYPE: [tiny.cell_types[0]], SM_NAME: ["Only-in-test"]})
+    cov2 = replace(tiny, id_map=pd.concat([tiny.id_map, extra], ignore_index=True)).coverage()
+    assert cov2.index[-1] == "Only-in-test" and cov2.loc["Only-in-test"].tolist().count("test") == 1
+    assert (cov2.loc["Only-in-test"] != "test").sum() == len(tiny.cell_types) - 1
+    pd.testing.assert_frame_equal(cov2.iloc[:-1], cov)
