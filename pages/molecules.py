@@ -11,8 +11,6 @@ from scperturb_core import assets, warmup
 from scperturb_core.chem import (
     DESCRIPTORS,
     UNSEEN_COLUMN,
-    FragmentVocabulary,
-    SimilarityIndex,
     compound_profiles,
     descriptors,
     fragment_grid_svg,
@@ -38,17 +36,6 @@ FINGERPRINTS = "Fingerprints (Tanimoto)"
 RESPONSES = "Response profiles"
 
 
-@st.cache_resource(show_spinner="Fitting the fragment vocabulary and similarity index...", max_entries=4)
-def _library(smiles: tuple[str, ...], names: tuple[str, ...]):
-    """The usable compounds' canonical SMILES (None when unusable), fragment vocabulary and index."""
-    canonical = [parse_smiles(s).canonical for s in smiles]
-    ok = [i for i, c in enumerate(canonical) if c is not None]
-    kept = [smiles[i] for i in ok]
-    if not kept:
-        return canonical, None, None
-    return canonical, FragmentVocabulary().fit(kept), SimilarityIndex(kept, [names[i] for i in ok])
-
-
 @st.cache_data(show_spinner=False, max_entries=4)
 def _fingerprint_map(smiles: tuple[str, ...]) -> np.ndarray:
     """The fingerprint map, read from disk (called once it is stored there)."""
@@ -67,8 +54,12 @@ def _response_map(key: str, _data) -> pd.DataFrame:
 
 
 def _map_job(basis: str, smiles: tuple[str, ...], data) -> warmup.Job | None:
-    """None when the chosen map is on disk (drawn at once), else its background job (started once for all
+    """The maps' background job when it has run in this process (its result holds both maps), else
+    None when the chosen map is on disk (read at once), else its job, started now (once for all
     visitors; the map is computed once per install and dataset)."""
+    done = warmup.jobs().get(warmup.maps_key(smiles, data))
+    if done is not None and done.ok:
+        return done
     if basis == RESPONSES and data is not None:
         if profile_map_stored(data):
             return None
@@ -98,8 +89,13 @@ else:
     st.info("No dataset loaded: showing the 146 compounds of the screen (no response values).")
     compounds = assets.compounds()[[SM_NAME, SM_LINCS_ID, SMILES]]
 
-canonical, vocab, index = _library(tuple(compounds[SMILES]), tuple(compounds[SM_NAME]))
-valid = [c is not None for c in canonical]
+smiles_all, names_all = tuple(compounds[SMILES]), tuple(compounds[SM_NAME])
+if warmup.library_ready(smiles_all, names_all):  # the warm-up built the default dataset's
+    lib = warmup.compound_library(smiles_all, names_all)
+else:
+    with st.spinner("Fitting the fragment vocabulary and similarity index..."):
+        lib = warmup.compound_library(smiles_all, names_all)
+canonical, vocab, index, valid = lib.canonical, lib.vocabulary, lib.index, lib.usable
 library = compounds[valid].reset_index(drop=True)
 if vocab is None:
     st.error("no compound of the dataset has a usable SMILES")
@@ -210,7 +206,9 @@ else:
     xy = _fingerprint_map(library_smiles) if map_job is None else map_job.result[0]
     frame = pd.DataFrame({SM_NAME: names, "x": xy[:, 0], "y": xy[:, 1]})
     if data is not None:
-        frame = frame.merge(_strength(data.key, data), on=SM_NAME, how="left")
+        strength = (map_job.result[1].drop(columns=["x", "y"]) if map_job is not None and map_job.result[1] is not None
+                    else _strength(data.key, data))
+        frame = frame.merge(strength, on=SM_NAME, how="left")
 frame = frame.merge(library, on=SM_NAME, how="left")
 color = "strength" if "strength" in frame else None
 current = names[known] if known is not None and parsed.ok else None

@@ -10,7 +10,7 @@ runs it in background threads:
   :meth:`Job.text`) instead of starting their own.
 * :func:`warm` -- start the jobs of a dataset (fingerprint map, response map, default models).
 * :func:`start_process_warmup` -- once per process: heavy imports, then :func:`warm` of the app's
-  default dataset (``$SCPERTURB_DATA`` or the demo). The launcher (``python -m scperturb_core serve``)
+  default dataset (``$SCPERTURB_DATA`` or the demo) and its :func:`compound_library`. The launcher (``python -m scperturb_core serve``)
   calls it before the server starts; ``app.py`` calls it on its first run. ``SCPERTURB_WARMUP=0``
   turns it off.
 
@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .constants import DEMO, ENV_DATA, ENV_WARMUP, SMILES
+from .constants import DEMO, ENV_DATA, ENV_WARMUP, SM_NAME, SMILES
 from .events import EV_CUBE_BUILT, EV_MODELS_LOADED, EV_MODELS_TRAINED, EV_WARMUP_DONE, EV_WARMUP_START, record
 from .io import cache_dir
 
@@ -290,11 +290,44 @@ def run_in_worker(task: str, payload, job: Job) -> None:
         raise ValueError(error or f"the warm-up worker for {task} stopped (exit code {code})")
 
 
+class BuiltOnce:
+    """Values built once per key in this process and shared by every visitor: a second caller of
+    :meth:`get_or_build` for a key being built waits for that build; the newest ``keep`` stay."""
+
+    def __init__(self, keep: int):
+        self.keep = keep
+        self._values: OrderedDict[Any, Any] = OrderedDict()
+        self._guard = threading.Lock()
+        self._locks: dict[Any, threading.Lock] = {}
+
+    def get(self, key, default=None):
+        with self._guard:
+            return self._values.get(key, default)
+
+    def get_or_build(self, key, build: Callable[[], Any]):
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._guard:
+                if key in self._values:
+                    return self._values[key]
+            value = build()
+            with self._guard:
+                self._values[key] = value
+                while len(self._values) > self.keep:
+                    old, _ = self._values.popitem(last=False)
+                    self._locks.pop(old, None)
+            return value
+
+    def clear(self) -> None:
+        with self._guard:
+            self._values.clear()
+            self._locks.clear()
+
+
 #: value cubes kept in memory (one per dataset and model: the default dataset and a user's file fit)
 KEEP_CUBES = 2
-_cubes: OrderedDict[tuple, tuple[Any, Any]] = OrderedDict()  # key -> (predictor, cube)
-_cube_guard = threading.Lock()
-_cube_locks: dict[tuple, threading.Lock] = {}
+_cubes = BuiltOnce(KEEP_CUBES)  # key -> (predictor, cube): the predictor is kept so its id is not reused
 
 
 def _cube_key(data, predictor) -> tuple:
@@ -303,8 +336,7 @@ def _cube_key(data, predictor) -> tuple:
 
 def cached_cube(data, predictor):
     """The value cube of ``data`` with ``predictor`` when already built in this process, else None."""
-    with _cube_guard:
-        hit = _cubes.get(_cube_key(data, predictor))
+    hit = _cubes.get(_cube_key(data, predictor))
     return hit[1] if hit is not None and hit[0] is predictor else None
 
 
@@ -313,28 +345,39 @@ def cube(data, predictor, on_progress: Callable[[int, int], None] | None = None)
     per process and shared by every visitor; a second caller waits for the first one's build."""
     from .discovery.rank import build_cube
 
-    key = _cube_key(data, predictor)
-    with _cube_guard:
-        lock = _cube_locks.setdefault(key, threading.Lock())
-    with lock:
-        hit = cached_cube(data, predictor)
-        if hit is not None:
-            return hit
+    def build():
         built = build_cube(data, predictor, on_progress=on_progress)
         record(EV_CUBE_BUILT, f"{data.key}:{'measured' if predictor is None else 'predicted'}")
-        with _cube_guard:
-            _cubes[key] = (predictor, built)  # the predictor is kept so its id is not reused meanwhile
-            while len(_cubes) > KEEP_CUBES:
-                old, _ = _cubes.popitem(last=False)
-                _cube_locks.pop(old, None)
-        return built
+        return predictor, built
+
+    return _cubes.get_or_build(_cube_key(data, predictor), build)[1]
 
 
 def clear_cubes() -> None:
     """Forget the value cubes built in this process (e.g. between tests)."""
-    with _cube_guard:
-        _cubes.clear()
-        _cube_locks.clear()
+    _cubes.clear()
+
+
+#: compound libraries kept in memory (the default dataset's, the bundled compound list, a user's file)
+KEEP_LIBRARIES = 4
+_libraries = BuiltOnce(KEEP_LIBRARIES)
+
+
+def _library_key(smiles, names) -> tuple:
+    return tuple(smiles), tuple(names)
+
+
+def compound_library(smiles, names):
+    """:func:`scperturb_core.chem.library.compound_library` of these compounds: built once per process
+    (the process warm-up builds the default dataset's) and shared by every visitor."""
+    from .chem.library import compound_library as build
+
+    return _libraries.get_or_build(_library_key(smiles, names), lambda: build(list(smiles), list(names)))
+
+
+def library_ready(smiles, names) -> bool:
+    """True when :func:`compound_library` of these compounds returns at once."""
+    return _libraries.get(_library_key(smiles, names)) is not None
 
 
 def _measured_cube(data) -> None:
@@ -453,7 +496,10 @@ def _process_warmup() -> None:
             log.debug("warm-up import %s: %s", name, exc)
     try:
         data = _default_dataset()
-        for job in warm(data):
+        jobs_ = warm(data)
+        compounds = data.compounds
+        compound_library(compounds[SMILES], compounds[SM_NAME])  # the Molecules page's fragments and index
+        for job in jobs_:
             job.wait()
     except Exception as exc:  # noqa: BLE001 -- the pages do the same work and show the error
         log.warning("warm-up failed: %s", exc)

@@ -385,3 +385,15 @@ def test_cli_fragments_module_entry_point():
     assert out.returncode == 2
     assert out.stdout == f"{BENZENE}\t{BENZENE}\n"
     assert out.stderr.strip() == "error: invalid SMILES '': empty: no SMILES given"
+
+
+def test_compound_library_skips_what_does_not_parse():
+    from scperturb_core.chem import compound_library
+
+    lib = compound_library(["CCO", "not a smiles", "c1ccccc1O"], ["ethanol", "bad", "phenol"])
+    assert lib.usable == [True, False, True] and lib.canonical[1] is None
+    assert lib.index.names == ["ethanol", "phenol"] and lib.vocabulary.n_compounds == 2
+    empty = compound_library(["nope"], ["bad"])
+    assert empty.usable == [False] and empty.vocabulary is None and empty.index is None
+    with pytest.raises(ValueError, match="2 SMILES but 1 names"):
+        compound_library(["CCO", "CC"], ["one"])

@@ -101,3 +101,16 @@ def test_without_a_dataset_uses_the_screen_compounds():
     assert any("No dataset loaded" in i.value for i in at.info)
     assert at.radio(key="molecules_map_basis").options == ["Fingerprints (Tanimoto)"]
     assert len(at.selectbox(key=Keys.COMPOUND).options) == 146
+
+
+def test_page_uses_the_library_the_warm_up_built(tiny, monkeypatch):
+    from scperturb_core import warmup
+    from scperturb_core.chem import library
+    from scperturb_core.constants import SM_NAME, SMILES
+
+    warmup.compound_library(tiny.compounds[SMILES], tiny.compounds[SM_NAME])  # what the process warm-up does
+    monkeypatch.setattr(library, "compound_library", lambda *a: pytest.fail("the page fitted the library again"))
+    at = _page(tiny, **{Keys.COMPOUND: "Clotrimazole"}).run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.subheader][0] == "Clotrimazole"
+    assert "Fragment count vector" in _markdown(at)

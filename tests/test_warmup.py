@@ -180,3 +180,61 @@ def test_models_job_prepares_the_measured_values_while_the_models_train(tiny, tm
     keys = [e["key"] for e in events.read_events(tmp_path) if e["event"] == events.EV_CUBE_BUILT]
     assert sorted(keys) == [f"{tiny.key}:measured", f"{tiny.key}:predicted"]
     warmup.clear_cubes()
+
+
+def test_built_once_builds_a_key_once_for_concurrent_callers_and_keeps_the_newest():
+    memo = warmup.BuiltOnce(keep=2)
+    calls = []
+    gate = threading.Event()
+
+    def build():
+        calls.append(1)
+        gate.wait(5)
+        return object()
+
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(memo.get_or_build("a", build))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    assert memo.get("a") is None  # still building: not served half-made
+    gate.set()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(got) == 4 and all(g is got[0] for g in got)
+    memo.get_or_build("b", object)
+    memo.get_or_build("c", object)  # "a" is the oldest of three: forgotten
+    assert memo.get("a") is None and memo.get("b") is not None and memo.get("c") is not None
+    memo.clear()
+    assert memo.get("b") is None
+
+
+def test_compound_library_is_built_once_per_compound_list(monkeypatch):
+    from scperturb_core.chem import library
+
+    builds = []
+    real = library.compound_library
+    monkeypatch.setattr(library, "compound_library", lambda s, n: builds.append(1) or real(s, n))
+    monkeypatch.setattr(warmup, "_libraries", warmup.BuiltOnce(warmup.KEEP_LIBRARIES))
+    names = ["ethanol", "phenol", "aspirin"]
+    assert not warmup.library_ready(FEW, names)
+    lib = warmup.compound_library(FEW, names)
+    assert warmup.library_ready(FEW, names) and warmup.compound_library(tuple(FEW), tuple(names)) is lib
+    assert builds == [1]
+    assert lib.usable == [True, True, True] and lib.index.names == names
+    assert not warmup.library_ready(FEW, ["a", "b", "c"])  # other names: another library
+
+
+def test_process_warmup_builds_the_default_datasets_compound_library(tiny, tmp_path, monkeypatch):
+    from scperturb_core.constants import SM_NAME, SMILES
+
+    monkeypatch.setenv("SCPERTURB_CACHE", str(tmp_path))
+    monkeypatch.setattr(warmup, "HEAVY_MODULES", ())
+    monkeypatch.setattr(warmup, "_default_dataset", lambda: tiny)
+    monkeypatch.setattr(warmup, "warm", lambda data: [])  # maps and models: tested above
+    monkeypatch.setattr(warmup, "_libraries", warmup.BuiltOnce(warmup.KEEP_LIBRARIES))
+    smiles, names = tiny.compounds[SMILES], tiny.compounds[SM_NAME]
+    assert not warmup.library_ready(smiles, names)
+    warmup._process_warmup()
+    assert warmup.library_ready(smiles, names)
+    assert [e["event"] for e in events.read_events(tmp_path)] == [events.EV_WARMUP_START, events.EV_WARMUP_DONE]
