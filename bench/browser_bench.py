@@ -84,15 +84,7 @@ class Server:
             [sys.executable, "-m", "scperturb_core", "serve", "--", "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
             cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
-        while True:
-            try:
-                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
-                    break
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() - self.started > 120:
-                raise RuntimeError(f"server did not start: {(self.cache / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+        wait_healthy(self.url, self.proc, self.cache / "server.log")
         self.ready_s = time.monotonic() - self.started
 
     def events(self) -> list[str]:
@@ -100,13 +92,33 @@ class Server:
         return path.read_text().splitlines() if path.is_file() else []
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
         self.log.close()
         shutil.rmtree(self.cache, ignore_errors=True)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log_path: Path, limit_s: float = 120.0) -> None:
+    """Return once the Streamlit server at ``url`` answers its health check; raise (with the end of its
+    log) when its process ``proc`` ends first or ``limit_s`` seconds pass."""
+    started = time.monotonic()
+    while True:
+        try:
+            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
+                return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() - started > limit_s:
+            stop_process(proc)
+            raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
+        time.sleep(0.2)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 #: progress bars still short of 100 % (a finished bar may stay on the page, e.g. in a closed status box)

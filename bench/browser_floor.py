@@ -21,11 +21,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from browser_bench import CHROMIUM, CHROMIUM_ARGS, _context, _free_port, _wait_idle  # noqa: E402
+from browser_bench import (  # noqa: E402
+    CHROMIUM, CHROMIUM_ARGS, _context, _free_port, _wait_idle, stop_process, wait_healthy)
 
 _HEAD = "import streamlit as st\nst.title('Bare')\n"
 _FRAME = "import pandas as pd\ndf = pd.DataFrame({'a': range(20), 'b': range(20)})\n"
@@ -58,24 +58,14 @@ class BareServer:
              "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
              "--browser.gatherUsageStats", "false"],
             cwd=self.folder, stdout=self.log, stderr=subprocess.STDOUT)
-        started = time.monotonic()
-        while True:
-            try:
-                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2).read() == b"ok":
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() - started > TIMEOUT_S:
-                self.stop()
-                raise RuntimeError(f"streamlit did not start: {(self.folder / 'server.log').read_text()[-2000:]}")
-            time.sleep(0.2)
+        try:
+            wait_healthy(self.url, self.proc, self.folder / "server.log", TIMEOUT_S)
+        except RuntimeError:
+            self.log.close()
+            raise
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        stop_process(self.proc)
         self.log.close()
 
 
