@@ -10,9 +10,9 @@ runs it in background threads:
   :meth:`Job.text`) instead of starting their own.
 * :func:`warm` -- start the jobs of a dataset (fingerprint map, response map, default models).
 * :func:`start_process_warmup` -- once per process: heavy imports, then :func:`warm` of the app's
-  default dataset (``$SCPERTURB_DATA`` or the demo) and its :func:`compound_library`. The launcher (``python -m scperturb_core serve``)
-  calls it before the server starts; ``app.py`` calls it on its first run. ``SCPERTURB_WARMUP=0``
-  turns it off.
+  default dataset (``$SCPERTURB_DATA`` or the demo) and its :func:`compound_library`. The launcher
+  (``python -m scperturb_core serve``) calls it before the server starts; ``app.py`` calls it on its
+  first run. ``SCPERTURB_WARMUP=0`` turns it off.
 
 Results are persisted on disk (models and maps, keyed by dataset content hash and code version), so
 a new process only loads them. What actually ran is appended to ``<cache>/events.log``

@@ -36,10 +36,10 @@ from .similarity import SimilarityIndex, tanimoto_matrix, tanimoto_nearest
 
 __all__ = [
     "DESCRIPTORS", "FRAGMENT_METHODS", "MAX_HEAVY_ATOMS", "MAX_RINGS", "MAX_SMILES_CHARS", "UNSEEN_COLUMN",
-    "CompoundLibrary", "CompoundProfiles", "FingerprintConfig", "FragmentHit", "FragmentMethod", "FragmentVocabulary",
-    "MorganFeaturizer", "ParsedSmiles", "Reason", "SimilarityIndex",
-    "as_mol", "as_mols", "compound_library", "compound_map", "compound_profiles", "descriptors", "distance_matrix", "fingerprint_map",
-    "fragment_atom_matches", "fragment_counts", "fragment_grid_svg", "fragment_instances", "fragments_of",
-    "mol_svg", "morgan_generator", "parse_smiles", "parse_smiles_batch", "profile_map", "tanimoto_matrix",
-    "tanimoto_nearest",
+    "CompoundLibrary", "CompoundProfiles", "FingerprintConfig", "FragmentHit", "FragmentMethod",
+    "FragmentVocabulary", "MorganFeaturizer", "ParsedSmiles", "Reason", "SimilarityIndex",
+    "as_mol", "as_mols", "compound_library", "compound_map", "compound_profiles", "descriptors",
+    "distance_matrix", "fingerprint_map", "fragment_atom_matches", "fragment_counts", "fragment_grid_svg",
+    "fragment_instances", "fragments_of", "mol_svg", "morgan_generator", "parse_smiles", "parse_smiles_batch",
+    "profile_map", "tanimoto_matrix", "tanimoto_nearest",
 ]
