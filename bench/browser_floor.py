@@ -6,11 +6,11 @@
 The app's page times (``bench/browser_bench.py``) include Streamlit's own start-up in the browser:
 its JavaScript, the websocket, the first script run and the code of each kind of element. This
 script measures that floor on the same machine: each case is a tiny Streamlit app (a title and one
-element) served by ``streamlit run`` with the app's settings (headless, no file watcher), opened by a
-new visitor (**first visit**: a new browser context, nothing cached) and then reloaded by the same
-visitor (**reload**: a new session; the browser has the code cached). Times are seconds from the
-navigation until the case's element is visible, the median of ``--repeat`` runs with the range in
-brackets. Prints one markdown table.
+element; the last case the Rank page's kinds of elements) served by ``streamlit run`` with the app's
+settings (headless, no file watcher), opened by a new visitor (**first visit**: a new browser
+context, nothing cached) and then reloaded by the same visitor (**reload**: a new session; the
+browser has the code cached). Times are seconds from the navigation until the case's element is
+visible, the median of ``--repeat`` runs with the range in brackets. Prints one markdown table.
 """
 from __future__ import annotations
 
@@ -29,6 +29,9 @@ from browser_bench import (  # noqa: E402
 
 _HEAD = "import streamlit as st\nst.title('Bare')\n"
 _FRAME = "import pandas as pd\ndf = pd.DataFrame({'a': range(20), 'b': range(20)})\n"
+_CONTROLS = ("st.radio('Mode', ['a', 'b'], horizontal=True)\nst.text_area('Genes')\n"
+             "st.selectbox('Cell type', ['a', 'b'])\nst.number_input('Top', 1, 10, 5)\n"
+             "st.checkbox('Measured only')\nst.text_input('Keep')\nst.multiselect('Pick', ['a', 'b'])\n")
 #: case -> (what it shows, its script, CSS selector of its element)
 CASES = {
     "text": ("a title and a line of text", _HEAD + "st.write('hello')\n", '[data-testid="stMarkdown"]'),
@@ -40,6 +43,12 @@ CASES = {
     "vega+dataframe": ("a Vega-Lite chart, then a st.dataframe", _HEAD + _FRAME + "import altair as alt\n"
                        "st.altair_chart(alt.Chart(df).mark_point().encode(x='a', y='b'))\nst.dataframe(df)\n",
                        '[data-testid="stVegaLiteChart"]'),
+    # the shape of the Rank page: its kinds of controls above a chart and a table (timed: the table)
+    "controls+vega+dataframe": ("seven controls (radio, text area, select box, number, checkbox, text input, "
+                                "multiselect), a Vega-Lite chart, a st.dataframe",
+                                _HEAD + _FRAME + _CONTROLS + "import altair as alt\n"
+                                "st.altair_chart(alt.Chart(df).mark_bar().encode(x='a', y='b'))\nst.dataframe(df)\n",
+                                '[data-testid="stDataFrame"]'),
 }
 TIMEOUT_S = 120.0
 
